@@ -1,0 +1,55 @@
+"""What every CLI command shares: one-line errors, --debug, progress bars."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+
+from octanogan.errors import OctanoganError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Set by the ``--debug`` option of the main app: show tracebacks.
+STATE = {"debug": False}
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print ``error: message`` on stderr and exit with ``code``."""
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def handle_errors(func: F) -> F:
+    """Turn user-facing errors into one line on stderr and a non-zero exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except OctanoganError as exc:
+            if STATE["debug"]:
+                raise
+            fail(str(exc))
+        except KeyboardInterrupt:
+            typer.secho("interrupted; finished outputs are kept", err=True)
+            raise typer.Exit(130) from None
+        except MemoryError:
+            if STATE["debug"]:
+                raise
+            fail("out of memory; try a smaller --batch-size", code=3)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def progress(iterable: Any = None, **kwargs: Any) -> Any:
+    """A tqdm progress bar on stderr, quiet when stderr is not a terminal and CI is set."""
+    from tqdm.auto import tqdm
+
+    kwargs.setdefault("file", sys.stderr)
+    kwargs.setdefault("dynamic_ncols", True)
+    kwargs.setdefault("mininterval", 0.5)
+    return tqdm(iterable, **kwargs)

@@ -1,0 +1,46 @@
+"""Typed configs: dataclasses filled from YAML files and command-line overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, TypeVar
+
+from octanogan.errors import InputError
+
+T = TypeVar("T")
+
+
+def from_dict(cls: type[T], values: dict[str, Any], source: str = "config") -> T:
+    """Build dataclass ``cls`` from ``values``; unknown keys are an error naming ``source``."""
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise InputError(source, f"unknown setting(s) {unknown} for {cls.__name__}; known: {sorted(names)}")
+    return cls(**values)
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """Plain dict of a dataclass config (for YAML/JSON records)."""
+    return dataclasses.asdict(config)
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping, with a clear error for a missing or malformed file."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "config file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise InputError(path, f"not valid YAML ({exc})") from exc
+    if not isinstance(data, dict):
+        raise InputError(path, "config must be a YAML mapping")
+    return data
+
+
+def merge(config: T, overrides: dict[str, Any]) -> T:
+    """Copy of ``config`` with the non-None ``overrides`` applied."""
+    return dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})  # type: ignore[type-var]

@@ -1,0 +1,30 @@
+"""User-facing errors: the CLI prints them as one line and exits non-zero."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class OctanoganError(Exception):
+    """An error caused by the user's input, reported without a traceback."""
+
+
+class InputError(OctanoganError):
+    """A file or folder that cannot be used: names the path and the problem."""
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+class ManifestError(OctanoganError):
+    """A manifest row that fails validation: names the file, row, column and problem."""
+
+    def __init__(self, manifest: str | Path, row: int | None, column: str | None, problem: str):
+        where = str(manifest)
+        if row is not None:
+            where += f", row {row}"
+        if column is not None:
+            where += f", column '{column}'"
+        super().__init__(f"{where}: {problem}")
