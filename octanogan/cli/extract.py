@@ -1,9 +1,33 @@
-"""CLI commands of this stage (registered by octanogan.cli)."""
+"""``octanogan extract``: cut healthy training patches into a patch store."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from octanogan.cli.common import handle_errors, progress
+
+
+@handle_errors
+def extract(
+    manifest: Path = typer.Argument(..., help="Manifest CSV listing the volumes."),
+    out: Path = typer.Option(..., "--out", "-o", help="Patch store folder to write."),
+    patch_size: int = typer.Option(64, "--patch-size", help="Patch side in pixels (power of two)."),
+    stride: int = typer.Option(32, "--stride", help="Distance between patch centres."),
+    label: str = typer.Option("healthy", "--label", help="Manifest label to take."),
+    split: str = typer.Option("train", "--split", help="Manifest split to take."),
+) -> None:
+    """Cut patches from the flattened retina of the healthy training volumes."""
+    from octanogan.patches.extract import ExtractConfig, extract_store
+
+    config = ExtractConfig(patch_size=patch_size, stride=stride, label=label, split=split)
+    summary = extract_store(manifest, out, config, progress=progress)
+    rate = summary.n_patches / max(summary.seconds, 1e-9)
+    typer.echo(f"extracted {summary.n_patches} patches from {summary.n_volumes} volume(s) "
+               f"in {summary.seconds:.1f} s ({rate:.0f} patches/s) -> {summary.store}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to app."""
+    """Add ``extract`` to ``app``."""
+    app.command()(extract)

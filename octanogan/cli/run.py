@@ -1,9 +1,31 @@
-"""CLI commands of this stage (registered by octanogan.cli)."""
+"""``octanogan run``: every stage of a pipeline YAML, in order."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from octanogan.cli.common import handle_errors, progress
+
+
+@handle_errors
+def run(
+    pipeline: Path = typer.Argument(..., help="Pipeline YAML (see pipelines/)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for all stage outputs."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+) -> None:
+    """Run phantom/data, extract, train, score, evaluate and report from one YAML."""
+    import time
+
+    from octanogan.pipeline import run_pipeline
+
+    start = time.perf_counter()
+    index = run_pipeline(pipeline, out, device, typer.echo, progress)
+    typer.echo(f"done in {time.perf_counter() - start:.0f} s")
+    typer.echo(f"report: {index.resolve()}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to app."""
+    """Add ``run`` to ``app``."""
+    app.command()(run)

@@ -1,9 +1,100 @@
-"""CLI commands of this stage (registered by octanogan.cli)."""
+"""``octanogan score`` and ``octanogan evaluate``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from octanogan.cli.common import handle_errors, progress
+
+MODE_HELP = "iterative (AnoGAN, Γ Adam steps on z), encoder (f-AnoGAN) or hybrid (encoder, then steps)."
+
+
+def _score_config(mode: str, steps: int, hybrid_steps: int, lam: float, norm: str, lr: float,
+                  stride: int, batch_size: int, weighting: str, seed: int):  # noqa: ANN202
+    from octanogan.errors import OctanoganError
+    from octanogan.scoring import InversionConfig, ScoreConfig
+
+    try:
+        inversion = InversionConfig(mode=mode, steps=steps, hybrid_steps=hybrid_steps, lam=lam,
+                                    norm=norm, lr=lr, seed=seed)
+    except ValueError as exc:
+        raise OctanoganError(str(exc)) from exc
+    return ScoreConfig(inversion=inversion, stride=stride, batch_size=batch_size, weighting=weighting)
+
+
+def _run_scoring(run_dir: Path, manifest_path: Path, out: Path, config, device: str,  # noqa: ANN001
+                 keep_going: bool):  # noqa: ANN202
+    from octanogan.io.manifest import load_manifest
+    from octanogan.scoring import score_manifest
+
+    manifest = load_manifest(manifest_path)
+    summary = score_manifest(run_dir, manifest, out, config, device, keep_going,
+                             progress=lambda rows: progress(rows, desc="score", unit="vol"))
+    rate = summary.n_patches / max(summary.seconds, 1e-9)
+    typer.echo(f"scored {len(summary.scored)} volume(s), {summary.n_patches} patches in "
+               f"{summary.seconds:.1f} s ({rate:.0f} patches/s); {len(summary.skipped)} already done "
+               f"-> {summary.scores_dir}")
+    for volume_id, problem in summary.failed:
+        typer.secho(f"skipped {volume_id}: {problem}", err=True, fg=typer.colors.YELLOW)
+    return manifest, summary
+
+
+# Shared options of score and evaluate.
+MODE = typer.Option("hybrid", "--mode", help=MODE_HELP)
+STEPS = typer.Option(500, "--steps", help="Γ: Adam steps on z in iterative mode.")
+HYBRID_STEPS = typer.Option(50, "--hybrid-steps", help="Adam steps after the encoder in hybrid mode.")
+LAMBDA = typer.Option(0.1, "--lambda", help="λ: weight of the feature (discrimination) loss.")
+NORM = typer.Option("l1", "--norm", help="l1 (paper) or l2 residuals.")
+LR = typer.Option(0.05, "--lr", help="Adam learning rate for z.")
+STRIDE = typer.Option(32, "--stride", help="Distance between patch centres when scoring.")
+BATCH = typer.Option(256, "--batch-size", help="Patches inverted together.")
+WEIGHTING = typer.Option("uniform", "--weighting", help="uniform or gaussian blending of overlaps.")
+SEED = typer.Option(0, "--seed", help="Seed for z₀ in iterative mode.")
+DEVICE = typer.Option("auto", "--device", help="auto, cpu or cuda.")
+KEEP_GOING = typer.Option(False, "--keep-going", help="Report and skip a bad volume instead of stopping.")
+
+
+@handle_errors
+def score(
+    run_dir: Path = typer.Argument(..., help="Run folder written by 'octanogan train'."),
+    manifest: Path = typer.Argument(..., help="Manifest CSV of the volumes to score."),
+    out: Path = typer.Option(..., "--out", "-o", help="Scores folder (resumes if it exists)."),
+    mode: str = MODE, steps: int = STEPS, hybrid_steps: int = HYBRID_STEPS, lam: float = LAMBDA,
+    norm: str = NORM, lr: float = LR, stride: int = STRIDE, batch_size: int = BATCH,
+    weighting: str = WEIGHTING, seed: int = SEED, device: str = DEVICE, keep_going: bool = KEEP_GOING,
+) -> None:
+    """Map every patch of the val and test volumes to the latent space; write anomaly maps."""
+    config = _score_config(mode, steps, hybrid_steps, lam, norm, lr, stride, batch_size, weighting, seed)
+    _run_scoring(run_dir, manifest, out, config, device, keep_going)
+
+
+@handle_errors
+def evaluate(
+    run_dir: Path = typer.Argument(..., help="Run folder written by 'octanogan train'."),
+    manifest: Path = typer.Argument(..., help="Manifest: val sets thresholds, test is evaluated."),
+    annotations: Path = typer.Option(None, "--annotations", help="volume_id,annotation_path CSV."),
+    out: Path = typer.Option(..., "--out", "-o", help="Evaluation folder."),
+    scores: Path = typer.Option(None, "--scores", help="Reuse this scores folder (default: OUT/scores)."),
+    markers: Path = typer.Option(None, "--markers", help="Marker table (default: beside annotations)."),
+    n_bootstrap: int = typer.Option(1000, "--n-bootstrap", help="Bootstrap resamples for the 95% CIs."),
+    mode: str = MODE, steps: int = STEPS, hybrid_steps: int = HYBRID_STEPS, lam: float = LAMBDA,
+    norm: str = NORM, lr: float = LR, stride: int = STRIDE, batch_size: int = BATCH,
+    weighting: str = WEIGHTING, seed: int = SEED, device: str = DEVICE, keep_going: bool = KEEP_GOING,
+) -> None:
+    """Score (or reuse scores), compute metrics with CIs, and write the HTML report."""
+    from octanogan.pipeline import evaluate_stage
+
+    config = _score_config(mode, steps, hybrid_steps, lam, norm, lr, stride, batch_size, weighting, seed)
+    scores_dir = scores or out / "scores"
+    manifest_table, _ = _run_scoring(run_dir, manifest, scores_dir, config, device, keep_going)
+    index = evaluate_stage(run_dir, manifest, manifest_table, scores_dir, out, annotations, markers,
+                           n_bootstrap, seed)
+    typer.echo(f"report: {index}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to app."""
+    """Add ``score`` and ``evaluate`` to ``app``."""
+    app.command()(score)
+    app.command()(evaluate)

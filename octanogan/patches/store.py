@@ -78,7 +78,7 @@ class PatchStore:
         if not self.folder.is_dir():
             raise InputError(self.folder, "patch store folder not found")
         if not settings_path.is_file():
-            raise InputError(self.folder, "not a patch store (settings.json missing); run 'octanogan extract'")
+            raise InputError(self.folder, "no settings.json: not a patch store")
         try:
             self.settings: dict[str, Any] = json.loads(settings_path.read_text(encoding="utf-8"))
             self.index = pd.read_csv(self.folder / "index.csv")
@@ -97,7 +97,7 @@ class PatchStore:
             except (OSError, ValueError) as exc:
                 raise InputError(path, f"unreadable patch shard ({exc})") from exc
             if shard.ndim != 3 or shard.shape[1:] != (self.patch_size, self.patch_size):
-                raise InputError(path, f"shard shape {shard.shape} does not match patch size {self.patch_size}")
+                raise InputError(path, f"shard shape {shard.shape} does not fit patch size {self.patch_size}")
             self._shards.append(shard)
         if sum(len(s) for s in self._shards) != len(self.index):
             raise InputError(self.folder, "shards and index.csv disagree on the number of patches")

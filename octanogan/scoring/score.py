@@ -1,0 +1,232 @@
+"""``octanogan score``: anomaly maps and score tables for every volume of a manifest."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from octanogan import __version__
+from octanogan.errors import OctanoganError
+from octanogan.fsutil import atomic_path, atomic_write_text, safe_name
+from octanogan.io import OCTVolume, read_volume, write_nifti
+from octanogan.patches.grid import cut_patches, retina_grid
+from octanogan.preprocess import PreprocessConfig, preprocess_volume
+from octanogan.scoring.inversion import InversionConfig, LatentInverter
+from octanogan.scoring.stitch import Stitcher
+
+PATCH_COLUMNS = ["volume_id", "bscan", "y", "x", "score", "residual", "feature"]
+
+
+@dataclass
+class ScoreConfig:
+    """Everything that decides a score; recorded in ``SCORES/settings.json``."""
+
+    inversion: InversionConfig = field(default_factory=InversionConfig)
+    stride: int = 32
+    batch_size: int = 256
+    weighting: str = "uniform"
+    top_fraction: float = 0.1
+    splits: tuple[str, ...] = ("val", "test")
+
+
+@dataclass
+class VolumeScores:
+    """What scoring one volume produced (its files are already on disk)."""
+
+    volume_id: str
+    patches: pd.DataFrame
+    anomaly_map: np.ndarray
+    seconds: float
+
+
+def top_mean(scores: np.ndarray, fraction: float) -> float:
+    """Mean of the top ``fraction`` of scores (the maximum when that is under one score)."""
+    if len(scores) == 0:
+        return float("nan")
+    k = int(np.floor(len(scores) * fraction))
+    return float(np.max(scores)) if k < 1 else float(np.mean(np.sort(scores)[-k:]))
+
+
+class VolumeScorer:
+    """Scores volumes with one loaded model: preprocess, grid, invert in batches, stitch."""
+
+    def __init__(self, inverter: LatentInverter, patch_size: int, preprocess: PreprocessConfig,
+                 config: ScoreConfig, device: Any) -> None:
+        self.inverter = inverter
+        self.patch_size = patch_size
+        self.preprocess = preprocess
+        self.config = config
+        self.device = device
+
+    def score(self, volume: OCTVolume, volume_id: str) -> tuple[VolumeScores, Any]:
+        """Anomaly map (input geometry), patch table and the preprocessing of one volume."""
+        import torch
+
+        start = time.perf_counter()
+        prep = preprocess_volume(volume.data, self.preprocess)
+        centres = retina_grid(prep.ilm_flat, prep.bm_row, volume.shape[1], self.patch_size,
+                              self.config.stride)
+        stitcher = Stitcher(volume.shape, self.patch_size, self.config.weighting)
+        parts = []
+        for begin in range(0, len(centres), self.config.batch_size):
+            batch = centres[begin : begin + self.config.batch_size]
+            x = torch.from_numpy(cut_patches(prep.flat, batch, self.patch_size))
+            result = self.inverter.invert(x[:, None].to(self.device))
+            stitcher.add(result.residual_map.cpu().numpy(), batch)
+            parts.append(np.stack([result.score.cpu().numpy(), result.residual.cpu().numpy(),
+                                   result.feature.cpu().numpy()], axis=1))
+        values = np.concatenate(parts) if parts else np.zeros((0, 3), np.float32)
+        table = pd.DataFrame({"volume_id": volume_id, "bscan": centres[:, 0], "y": centres[:, 1],
+                              "x": centres[:, 2], "score": values[:, 0], "residual": values[:, 1],
+                              "feature": values[:, 2]}, columns=PATCH_COLUMNS)
+        from octanogan.preprocess import unflatten
+
+        anomaly = unflatten(stitcher.result(), prep.shifts, fill=0.0).astype(np.float32)
+        return VolumeScores(volume_id, table, anomaly, time.perf_counter() - start), prep
+
+
+class ScoresFolder:
+    """The on-disk layout of ``octanogan score`` output (docs/formats.md)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def patches_csv(self, volume_id: str) -> Path:
+        return self.root / "patches" / f"{safe_name(volume_id)}.csv"
+
+    def map_path(self, volume_id: str, kind: str) -> Path:
+        suffix = "npz" if kind == "geometry" else "nii.gz"
+        return self.root / "maps" / f"{safe_name(volume_id)}_{kind}.{suffix}"
+
+    def is_done(self, volume_id: str) -> bool:
+        """A volume is finished once its patch table exists (it is written last)."""
+        return self.patches_csv(volume_id).is_file()
+
+    def check_settings(self, settings: dict[str, Any]) -> None:
+        """Record settings; refuse to mix outputs made with different ones."""
+        path = self.root / "settings.json"
+        if path.is_file():
+            old = json.loads(path.read_text(encoding="utf-8"))
+            if {k: v for k, v in old.items() if k != "versions"} != \
+               {k: v for k, v in settings.items() if k != "versions"}:
+                raise OctanoganError(f"{self.root}: holds scores made with other settings "
+                                     "(see its settings.json); choose a new --out folder")
+        atomic_write_text(path, json.dumps(settings, indent=2))
+
+    def write_volume(self, volume: OCTVolume, scores: VolumeScores, prep: Any) -> None:
+        """Maps first, patch table last: the table's presence marks the volume finished."""
+        vid = scores.volume_id
+        write_nifti(scores.anomaly_map, volume.affine, self.map_path(vid, "anomaly"))
+        write_nifti(prep.retina_mask, volume.affine, self.map_path(vid, "retina"), dtype=np.uint8)
+        with atomic_path(self.map_path(vid, "geometry")) as tmp:
+            with open(tmp, "wb") as handle:
+                np.savez_compressed(handle, shifts=prep.shifts, bm_row=prep.bm_row,
+                                    ilm=prep.ilm, bm=prep.bm)
+        with atomic_path(self.patches_csv(vid)) as tmp:
+            scores.patches.to_csv(tmp, index=False)
+
+    def write_tables(self, manifest: pd.DataFrame, top_fraction: float) -> pd.DataFrame:
+        """Rebuild volumes.csv and bscans.csv from the finished volumes' patch tables."""
+        volumes, bscans = [], []
+        for row in manifest.itertuples(index=False):
+            if not self.is_done(row.volume_id):
+                continue
+            patches = pd.read_csv(self.patches_csv(row.volume_id))
+            for bscan, group in patches.groupby("bscan"):
+                bscans.append((row.volume_id, int(bscan), top_mean(group["score"].to_numpy(), top_fraction)))
+            volumes.append((row.volume_id, safe_name(row.volume_id), row.label, row.split, row.path,
+                            row.annotation_path, top_mean(patches["score"].to_numpy(), top_fraction),
+                            len(patches)))
+        table = pd.DataFrame(volumes, columns=["volume_id", "safe_id", "label", "split", "path",
+                                               "annotation_path", "score", "n_patches"])
+        with atomic_path(self.root / "volumes.csv") as tmp:
+            table.to_csv(tmp, index=False)
+        with atomic_path(self.root / "bscans.csv") as tmp:
+            pd.DataFrame(bscans, columns=["volume_id", "bscan", "score"]).to_csv(tmp, index=False)
+        return table
+
+
+@dataclass
+class ScoreSummary:
+    scores_dir: Path
+    scored: list[str]
+    skipped: list[str]
+    failed: list[tuple[str, str]]
+    n_patches: int
+    seconds: float
+
+
+def _versions() -> dict[str, str]:
+    import platform
+
+    import monai
+    import torch
+
+    return {"octanogan": __version__, "python": platform.python_version(), "torch": torch.__version__,
+            "monai": monai.__version__, "numpy": np.__version__}
+
+
+def score_manifest(
+    run_dir: str | Path,
+    manifest: pd.DataFrame,
+    out_dir: str | Path,
+    config: ScoreConfig,
+    device_name: str = "auto",
+    keep_going: bool = False,
+    progress: Callable[[Iterable], Iterable] | None = None,
+) -> ScoreSummary:
+    """Score every volume of ``manifest`` in the configured splits into ``out_dir``.
+
+    Finished volumes are skipped, so a killed run resumes where it stopped. A volume that fails
+    stops the run with its error, or with ``keep_going`` is reported and skipped.
+    """
+    import torch
+
+    from octanogan.device import resolve_device
+    from octanogan.training import load_run
+
+    device = resolve_device(device_name)
+    run = load_run(run_dir, device=device)
+    torch.manual_seed(config.inversion.seed)
+    store_settings = run.store_settings
+    patch_size = int(store_settings["patch_size"])
+    preprocess = PreprocessConfig(**store_settings.get("preprocess", {}))
+    inverter = LatentInverter(run.generator, run.discriminator, run.encoder,
+                              run.config.latent_dim, config.inversion)
+    scorer = VolumeScorer(inverter, patch_size, preprocess, config, device)
+    folder = ScoresFolder(Path(out_dir))
+    folder.check_settings({
+        "run_dir": str(Path(run_dir).resolve()), "run_hash": run.weights_hash,
+        "patch_size": patch_size, "preprocess": dataclasses.asdict(preprocess),
+        **{k: v for k, v in dataclasses.asdict(config).items() if k != "splits"},
+        "versions": _versions(),
+    })
+    selected = manifest[manifest["split"].isin(config.splits)].reset_index(drop=True)
+    start = time.perf_counter()
+    scored, skipped, failed, n_patches = [], [], [], 0
+    rows = list(selected.itertuples(index=False))
+    for row in progress(rows) if progress else rows:
+        if folder.is_done(row.volume_id):
+            skipped.append(row.volume_id)
+            continue
+        try:
+            volume = read_volume(row.path)
+            result, prep = scorer.score(volume, row.volume_id)
+            folder.write_volume(volume, result, prep)
+        except OctanoganError as exc:
+            if not keep_going:
+                raise
+            failed.append((row.volume_id, str(exc)))
+            continue
+        scored.append(row.volume_id)
+        n_patches += len(result.patches)
+    folder.write_tables(selected, config.top_fraction)
+    return ScoreSummary(folder.root, scored, skipped, failed, n_patches, time.perf_counter() - start)
