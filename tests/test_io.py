@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from octanogan.errors import InputError
+from octanogan.fsutil import atomic_path
 from octanogan.io import affine_from_spacing, read_label_map, read_volume, write_nifti
 from octanogan.io.volume import spacing_from_affine
 
@@ -131,8 +132,9 @@ def test_write_nifti_is_atomic_and_leaves_no_temp_files(tmp_path):
     target = tmp_path / "m.nii.gz"
     write_nifti(np.ones((2, 4, 4)), np.eye(4), target)
     before = target.read_bytes()
-    with pytest.raises(Exception):
-        write_nifti(np.ones((2, 4, 4)), np.full((3, 3), np.nan), target)  # bad affine
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_bytes(b"half a file")
+        raise RuntimeError("killed mid-write")
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["m.nii.gz"]
     assert nib.load(target).shape == (2, 4, 4)

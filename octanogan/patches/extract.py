@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from octanogan import __version__
+from octanogan.errors import InputError, OctanoganError
 from octanogan.fsutil import atomic_dir, sha256_file
 from octanogan.io import read_volume
 from octanogan.io.manifest import load_manifest, select
@@ -27,6 +28,15 @@ class ExtractConfig:
     split: str = "train"
     shard_size: int = 4096
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.preprocess, dict):
+            self.preprocess = PreprocessConfig(**self.preprocess)
+        size = self.patch_size
+        if size < 8 or size & (size - 1):
+            raise OctanoganError(f"--patch-size must be a power of two >= 8, got {size}")
+        if not 1 <= self.stride <= size:
+            raise OctanoganError(f"--stride must lie in [1, patch size {size}], got {self.stride}")
 
 
 @dataclass
@@ -52,8 +62,6 @@ def extract_store(
     start = time.perf_counter()
     manifest = select(load_manifest(manifest_path), label=config.label, split=config.split)
     if manifest.empty:
-        from octanogan.errors import InputError
-
         raise InputError(manifest_path, f"lists no {config.label} volumes in split '{config.split}'")
     rows = list(manifest.itertuples(index=False))
     inputs = []
