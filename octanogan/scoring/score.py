@@ -18,7 +18,7 @@ from octanogan.errors import OctanoganError
 from octanogan.fsutil import atomic_path, atomic_write_text, safe_name
 from octanogan.io import OCTVolume, read_volume, write_nifti
 from octanogan.patches.grid import cut_patches, retina_grid
-from octanogan.preprocess import PreprocessConfig, preprocess_volume
+from octanogan.preprocess import PreprocessConfig, preprocess_volume, unflatten
 from octanogan.scoring.inversion import InversionConfig, LatentInverter
 from octanogan.scoring.stitch import Stitcher
 
@@ -87,8 +87,6 @@ class VolumeScorer:
         table = pd.DataFrame({"volume_id": volume_id, "bscan": centres[:, 0], "y": centres[:, 1],
                               "x": centres[:, 2], "score": values[:, 0], "residual": values[:, 1],
                               "feature": values[:, 2]}, columns=PATCH_COLUMNS)
-        from octanogan.preprocess import unflatten
-
         anomaly = unflatten(stitcher.result(), prep.shifts, fill=0.0).astype(np.float32)
         return VolumeScores(volume_id, table, anomaly, time.perf_counter() - start), prep
 
@@ -164,6 +162,19 @@ class ScoreSummary:
     seconds: float
 
 
+def _weights_hash(run_dir: Path) -> str:
+    """SHA-256 over the run's network weights: which model made these scores."""
+    import hashlib
+
+    from octanogan.fsutil import sha256_file
+
+    digest = hashlib.sha256()
+    for name in ("generator.pt", "discriminator.pt", "encoder.pt"):
+        if (run_dir / name).is_file():
+            digest.update(sha256_file(run_dir / name).encode())
+    return digest.hexdigest()
+
+
 def _versions() -> dict[str, str]:
     import platform
 
@@ -196,15 +207,14 @@ def score_manifest(
     device = resolve_device(device_name)
     run = load_run(run_dir, device=device)
     torch.manual_seed(config.inversion.seed)
-    store_settings = run.store_settings
-    patch_size = int(store_settings["patch_size"])
-    preprocess = PreprocessConfig(**store_settings.get("preprocess", {}))
-    inverter = LatentInverter(run.generator, run.discriminator, run.encoder,
-                              run.config.latent_dim, config.inversion)
+    patch_size = run.patch_size
+    preprocess = PreprocessConfig(**run.record.get("store", {}).get("preprocess", {}))
+    inverter = LatentInverter(run.generator, run.discriminator, run.encoder, run.latent_dim,
+                              config.inversion)
     scorer = VolumeScorer(inverter, patch_size, preprocess, config, device)
     folder = ScoresFolder(Path(out_dir))
     folder.check_settings({
-        "run_dir": str(Path(run_dir).resolve()), "run_hash": run.weights_hash,
+        "run_dir": str(Path(run_dir).resolve()), "run_hash": _weights_hash(Path(run_dir)),
         "patch_size": patch_size, "preprocess": dataclasses.asdict(preprocess),
         **{k: v for k, v in dataclasses.asdict(config).items() if k != "splits"},
         "versions": _versions(),
