@@ -138,3 +138,14 @@ def test_write_nifti_is_atomic_and_leaves_no_temp_files(tmp_path):
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["m.nii.gz"]
     assert nib.load(target).shape == (2, 4, 4)
+
+
+def test_metaimage_volume_reads_with_spacing(tmp_path):
+    data = np.arange(2 * 6 * 5, dtype=np.uint16).reshape(2, 6, 5)
+    (tmp_path / "oct.raw").write_bytes(data.tobytes())
+    (tmp_path / "oct.mhd").write_text(
+        "ObjectType = Image\nNDims = 3\nDimSize = 5 6 2\nElementType = MET_USHORT\n"
+        "ElementSpacing = 0.0117 0.0039 0.12\nElementDataFile = oct.raw\n")
+    volume = read_volume(tmp_path / "oct.mhd")
+    np.testing.assert_array_equal(volume.data, data)
+    assert volume.spacing_mm == pytest.approx((0.12, 0.0039, 0.0117))

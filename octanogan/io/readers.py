@@ -113,6 +113,16 @@ def read_image_folder(path: Path) -> OCTVolume:
                      {"source": str(path), "format": "image_folder", "n_files": len(files)})
 
 
+def read_mhd(path: Path) -> OCTVolume:
+    """A MetaImage (``.mhd`` + ``.raw``) volume stored as ``[bscan, depth, width]`` (as in RETOUCH)."""
+    from octanogan.io.metaimage import read_metaimage
+
+    data, spacing = read_metaimage(path)
+    data = _as_volume_array(path, data)
+    spacing = spacing if len(spacing) == 3 else DEFAULT_SPACING_MM
+    return OCTVolume(data, spacing, None, {"source": str(path), "format": "metaimage"})
+
+
 def _reader_for(path: Path) -> Callable[[Path], OCTVolume]:
     if path.is_dir():
         return read_image_folder
@@ -121,6 +131,8 @@ def _reader_for(path: Path) -> Callable[[Path], OCTVolume]:
         return read_nifti
     if suffix == ".npy":
         return read_npy
+    if suffix == ".mhd":
+        return read_mhd
     if suffix in IMAGE_SUFFIXES:
         return read_image_file
     if suffix in VENDOR_SUFFIXES:
