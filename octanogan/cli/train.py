@@ -1,9 +1,78 @@
-"""CLI commands of this stage (registered by octanogan.cli)."""
+"""``octanogan train``: DCGAN (or WGAN-GP) on healthy patches, then the f-AnoGAN encoder."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from octanogan.cli.common import handle_errors, progress
+
+
+@handle_errors
+def train_command(
+    store_dir: Path = typer.Argument(..., help="Patch store written by 'octanogan extract'."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder to write."),
+    config: Path | None = typer.Option(None, "--config", "-c",
+                                          help="YAML: TrainConfig fields, flat or under 'train:'."),
+    iterations: int | None = typer.Option(None, help="GAN iterations (generator updates)."),
+    encoder_iterations: int | None = typer.Option(None, help="Encoder iterations (0: no encoder)."),
+    batch_size: int | None = typer.Option(None, help="Patches per batch."),
+    latent_dim: int | None = typer.Option(None, help="Size of z."),
+    base_channels: int | None = typer.Option(None, help="Width of the outermost conv block."),
+    lr: float | None = typer.Option(None, help="Adam learning rate."),
+    objective: str | None = typer.Option(None, help="dcgan or wgan-gp."),
+    flip: bool | None = typer.Option(None, "--flip/--no-flip", help="Random left-right flips."),
+    seed: int | None = typer.Option(None, help="Seed of weights, data order and noise."),
+    device: str | None = typer.Option(None, help="auto, cpu or cuda."),
+    workers: int | None = typer.Option(None, help="Data loading processes (0: main process)."),
+    checkpoint_every: int | None = typer.Option(None, help="Iterations between checkpoints."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run in --out."),
+) -> None:
+    """Train the GAN on healthy patches, then the encoder; write a run folder."""
+    from octanogan.errors import OctanoganError
+    from octanogan.training import load_train_config, read_config, train
+
+    overrides = {"iterations": iterations, "encoder_iterations": encoder_iterations,
+                 "batch_size": batch_size, "latent_dim": latent_dim, "base_channels": base_channels,
+                 "lr": lr, "objective": objective, "flip": flip, "seed": seed, "device": device,
+                 "workers": workers, "checkpoint_every": checkpoint_every}
+    if resume and overwrite:
+        raise OctanoganError("--resume and --overwrite exclude each other")
+    if resume and config is not None:
+        raise OctanoganError("--config cannot be used with --resume: the run's own config.yaml is used")
+    settings = read_config(out, overrides) if resume else load_train_config(config, overrides)
+
+    bars: dict[str, object] = {}
+
+    def show(step) -> None:  # noqa: ANN001 - TrainProgress, imported lazily
+        bar = bars.get(step.phase)
+        if bar is None:
+            for old in bars.values():
+                old.close()
+            label = "GAN" if step.phase == "gan" else "encoder"
+            bar = bars[step.phase] = progress(total=step.total, initial=step.iteration - 1,
+                                              desc=label, unit="it")
+        if bar.update(1):
+            bar.set_postfix({k: f"{v:.3f}" for k, v in step.losses().items()}, refresh=False)
+
+    try:
+        summary = train(store_dir, out, settings, resume=resume, overwrite=overwrite,
+                        on_iteration=show)
+    finally:
+        for bar in bars.values():
+            bar.close()
+    if summary.gan_iterations == 0 and summary.encoder_iterations == 0:
+        typer.echo(f"nothing to train: the run in {out} is complete (raise --iterations or "
+                   "--encoder-iterations to continue it)")
+        return
+    minutes, seconds = divmod(summary.seconds, 60)
+    typer.echo(f"trained {summary.gan_iterations} GAN + {summary.encoder_iterations} encoder "
+               f"iterations in {int(minutes)}m{seconds:04.1f}s, {summary.patches_per_s:.0f} patches/s "
+               f"({summary.epochs:.2f} GAN epochs); run folder: {summary.run_dir}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to app."""
+    """Add ``train`` to ``app``."""
+    app.command("train")(train_command)
