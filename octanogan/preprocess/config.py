@@ -1,0 +1,56 @@
+"""Preprocessing settings, recorded in patch stores and score folders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class PreprocessConfig:
+    """Every preprocessing setting, with defaults tuned for Spectralis-like B-scans (~3.9 µm/row).
+
+    Lengths are in pixels: rows (depth) or columns (A-scans) as named.
+    """
+
+    # Robust intensity normalisation: these volume percentiles map to -1 and +1.
+    low_percentile: float = 1.0
+    high_percentile: float = 99.5
+    # Flattening: BM goes to row round(target_bm_fraction * depth), moved down if needed so that
+    # the ILM keeps flat_margin_rows rows above it (see docs/preprocessing.md).
+    target_bm_fraction: float = 0.75
+    flat_margin_rows: int = 4
+    # Smoothing of the image before edge detection (Gaussian sigmas).
+    depth_sigma: float = 2.0
+    lateral_sigma: float = 3.0
+    # ILM: first row brighter than background + ilm_threshold * (column peak - background).
+    # Most of the ilm_min_rows rows below must stay above it, so thin vitreous lines do not count.
+    ilm_threshold: float = 0.2
+    ilm_min_rows: int = 10
+    # ...and the edge there must be at least this fraction of the column's steepest rising edge,
+    # so that a gradual vitreous haze does not count either.
+    ilm_edge_fraction: float = 0.15
+    # The ILM is the steepest rising edge from there to ilm_refine_rows rows below.
+    ilm_refine_rows: int = 12
+    # RPE: brightest row at least rpe_min_depth rows below the ILM, after extra lateral smoothing
+    # (rpe_lateral_sigma columns); BM: strongest bright-to-dark edge within bm_search_rows below.
+    rpe_min_depth: int = 20
+    rpe_lateral_sigma: float = 6.0
+    bm_search_rows: int = 8
+    # A-scans whose contrast is below min_signal * the B-scan's median contrast are treated as
+    # blank or shadowed: their boundaries are interpolated from their neighbours.
+    min_signal: float = 0.4
+    # Outlier rejection across columns: points further than outlier_rows from a running median
+    # of median_columns A-scans are replaced by interpolation.
+    median_columns: int = 15
+    outlier_rows: float = 4.0
+    # BM under lesions: points lifted more than bm_lift_rows above a wide local linear fit
+    # (Gaussian weights, sigma bm_baseline_sigma columns) are bridged, so PED and drusen do not
+    # pull BM up.
+    bm_baseline_sigma: float = 20.0
+    bm_lift_rows: float = 3.0
+    # Final smoothing of the surfaces across columns (Gaussian sigmas). Across B-scans, a point
+    # interpolated within its B-scan takes the mean of the two neighbouring B-scans where both
+    # were measured and agree within bscan_tolerance_rows.
+    ilm_smooth_columns: float = 1.5
+    bm_smooth_columns: float = 4.0
+    bscan_tolerance_rows: float = 3.0

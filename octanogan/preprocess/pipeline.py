@@ -1,0 +1,55 @@
+"""One call from a raw volume to everything later stages need: normalised, flattened, masked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from octanogan.preprocess.boundaries import detect_boundaries_normalized
+from octanogan.preprocess.config import PreprocessConfig
+from octanogan.preprocess.flatten import flatten, flattening_shifts
+from octanogan.preprocess.normalize import normalize_intensity
+
+
+@dataclass
+class Preprocessed:
+    """A preprocessed volume; ``[B, H, W]`` arrays, ``[B, W]`` surfaces (rows)."""
+
+    image: np.ndarray        # float32, normalised to [-1, 1], original geometry
+    flat: np.ndarray         # float32, flattened: BM at row bm_row in every column
+    shifts: np.ndarray       # int32 [B, W], for flatten/unflatten
+    ilm: np.ndarray          # float32 [B, W], detected ILM rows, original geometry
+    bm: np.ndarray           # float32 [B, W], detected BM rows, original geometry
+    bm_row: int              # BM row in the flattened image
+    ilm_flat: np.ndarray     # float32 [B, W], ILM rows in the flattened image
+    retina_mask: np.ndarray  # bool, ILM..BM inclusive, original geometry
+
+    def retina_mask_flat(self) -> np.ndarray:
+        """The retina mask in flattened geometry (bool ``[B, H, W]``)."""
+        return flatten(self.retina_mask, self.shifts, fill=False)
+
+
+def retina_mask(ilm: np.ndarray, bm: np.ndarray, depth: int) -> np.ndarray:
+    """Bool ``[B, depth, W]``: rows whose centre lies between the ILM and BM surfaces."""
+    rows = np.arange(depth, dtype=np.float32)[None, :, None]
+    return (rows >= ilm[:, None, :]) & (rows <= bm[:, None, :])
+
+
+def preprocess_volume(data: np.ndarray, config: PreprocessConfig | None = None) -> Preprocessed:
+    """Normalise, detect ILM and BM, flatten BM to one row and mask the retina."""
+    config = config or PreprocessConfig()
+    image = normalize_intensity(data, config.low_percentile, config.high_percentile)
+    ilm, bm = detect_boundaries_normalized(image, config)
+    shifts, bm_row = flattening_shifts(ilm, bm, image.shape[1], config.target_bm_fraction,
+                                       config.flat_margin_rows)
+    return Preprocessed(
+        image=image,
+        flat=flatten(image, shifts, fill=-1.0),
+        shifts=shifts,
+        ilm=ilm,
+        bm=bm,
+        bm_row=bm_row,
+        ilm_flat=(ilm + shifts).astype(np.float32),
+        retina_mask=retina_mask(ilm, bm, image.shape[1]),
+    )
