@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-TINY_SHAPE = (4, 128, 128)
+TINY_SHAPE = (3, 496, 128)
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
 def tiny_cohort(tmp_path_factory) -> Path:
-    """A phantom cohort (5 healthy, 2 diseased, 4x128x128); returns its manifest path."""
+    """A phantom cohort (5 healthy, 2 diseased, 3x496x128); returns its manifest path."""
     from octanogan.phantom import make_cohort
 
     return make_cohort(tmp_path_factory.mktemp("cohort"), n_healthy=5, n_diseased=2,
