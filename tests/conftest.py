@@ -31,3 +31,17 @@ def cli():
         return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
 
     return invoke
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_cohort, tmp_path_factory) -> Path:
+    """A run folder trained for a few iterations on the tiny cohort (32x32 patches, tiny nets)."""
+    from octanogan.patches.extract import ExtractConfig, extract_store
+    from octanogan.training import TrainConfig, train
+
+    root = tmp_path_factory.mktemp("run")
+    extract_store(tiny_cohort, root / "store", ExtractConfig(patch_size=32, stride=16))
+    config = TrainConfig(iterations=6, encoder_iterations=6, batch_size=8, latent_dim=8,
+                         base_channels=8, seed=0, device="cpu", checkpoint_every=3)
+    train(root / "store", root / "run", config)
+    return root / "run"
