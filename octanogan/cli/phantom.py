@@ -35,7 +35,8 @@ def phantom(
     volume_shape = check_shape(parse_shape(shape))
     start = time.perf_counter()
     with progress(total=healthy + diseased, desc="phantom", unit="volume") as bar:
-        manifest = make_cohort(out_dir, healthy, diseased, volume_shape, seed, on_volume=lambda _: bar.update())
+        manifest = make_cohort(out_dir, healthy, diseased, volume_shape, seed,
+                               on_volume=lambda _: bar.update())
     seconds = time.perf_counter() - start
     n = healthy + diseased
     typer.echo(f"wrote {n} volumes ({healthy} healthy, {diseased} diseased, shape {volume_shape}) "
