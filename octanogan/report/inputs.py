@@ -1,0 +1,209 @@
+"""Read an EVAL folder and the SCORES folder it points to (contracts: docs/formats.md).
+
+The report never recomputes anything: every number it shows comes from these files.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from octanogan.errors import InputError
+
+LEVELS = ("volume", "bscan", "patch", "voxel")
+OPERATING_POINTS = ("healthy_p99", "youden")
+VOLUME_COLUMNS = ("volume_id", "safe_id", "label", "split", "path", "score")
+METRIC_COLUMNS = ("level", "marker", "metric", "operating_point", "value", "ci_low", "ci_high")
+#: Manifest columns that may appear on a page; every other column stays off the report.
+SHOWN_MANIFEST_COLUMNS = ("device", "eye")
+_SAFE_FILE_STEM = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+@dataclass(frozen=True)
+class VolumeEntry:
+    """One scored volume: where its files are and the facts the report may show."""
+
+    volume_id: str
+    safe_id: str
+    label: str
+    split: str
+    path: Path
+    annotation_path: Path | None
+    score: float
+    n_patches: int
+    device: str = ""
+    eye: str = ""
+
+
+@dataclass
+class Evaluation:
+    """Everything the report reads, loaded once."""
+
+    eval_dir: Path
+    info: dict[str, Any]
+    scores_dir: Path
+    markers: dict[int, str]
+    metrics: pd.DataFrame
+    curves: dict[str, Any]
+    volumes: list[VolumeEntry]
+    bscan_scores: dict[str, np.ndarray]
+
+    def threshold(self, level: str, operating_point: str = "healthy_p99") -> float | None:
+        """A threshold from evaluation.json, or None when it is missing or not a number."""
+        value = ((self.info.get("thresholds") or {}).get(operating_point) or {}).get(level)
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            return None
+        return value if math.isfinite(value) else None
+
+    def map_path(self, entry: VolumeEntry, kind: str) -> Path:
+        """``SCORES/maps/<safe_id>_<kind>.nii.gz`` (kind: anomaly or retina)."""
+        return self.scores_dir / "maps" / f"{entry.safe_id}_{kind}.nii.gz"
+
+    def patch_table_path(self, entry: VolumeEntry) -> Path:
+        return self.scores_dir / "patches" / f"{entry.safe_id}.csv"
+
+
+def _read_json(path: Path) -> Any:
+    if not path.is_file():
+        raise InputError(path, "file not found")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"not valid JSON ({exc})") from exc
+
+
+def _read_csv(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
+    if not path.is_file():
+        raise InputError(path, "file not found")
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"not a readable CSV ({exc})") from exc
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        raise InputError(path, f"missing column(s) {', '.join(missing)}")
+    return table
+
+
+def _numbers(path: Path, column: pd.Series) -> np.ndarray:
+    """A numeric column; empty cells become NaN, any other non-number is an error."""
+    text = column.str.strip()
+    values = pd.to_numeric(text.replace("", "nan"), errors="coerce")
+    bad = values.isna() & ~text.str.lower().isin(["", "nan"])
+    if bad.any():
+        raise InputError(path, f"column '{column.name}' holds '{text[bad].iloc[0]}', not a number")
+    return values.to_numpy(dtype=float)
+
+
+def _resolve(base: Path, value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def _pointer(eval_dir: Path, info: dict[str, Any], key: str) -> Path | None:
+    value = info.get(key)
+    return _resolve(eval_dir, str(value)) if value else None
+
+
+def _manifest_facts(manifest: Path | None) -> dict[str, dict[str, str]]:
+    """Allow-listed manifest columns per volume id; empty when the manifest is not at hand."""
+    if manifest is None or not manifest.is_file():
+        return {}
+    table = _read_csv(manifest, ("volume_id",))
+    shown = [c for c in SHOWN_MANIFEST_COLUMNS if c in table.columns]
+    return {row["volume_id"].strip(): {c: row[c].strip() for c in shown}
+            for row in table.to_dict("records")}
+
+
+def _annotation_table(path: Path | None) -> dict[str, str]:
+    if path is None:
+        return {}
+    from octanogan.io.manifest import load_annotations
+
+    return load_annotations(path)
+
+
+def _markers(eval_path: Path, raw: Any) -> dict[int, str]:
+    try:
+        markers = {int(k): str(v) for k, v in (raw or {}).items()}
+    except (AttributeError, ValueError) as exc:
+        raise InputError(eval_path, f"'markers' must map label values to names ({exc})") from exc
+    return dict(sorted(markers.items()))
+
+
+def _volumes(scores_dir: Path, base: Path, annotations: dict[str, str],
+             facts: dict[str, dict[str, str]]) -> list[VolumeEntry]:
+    path = scores_dir / "volumes.csv"
+    table = _read_csv(path, VOLUME_COLUMNS)
+    scores = _numbers(path, table["score"])
+    n_patches = (_numbers(path, table["n_patches"]) if "n_patches" in table.columns
+                 else np.zeros(len(table)))
+    entries = []
+    for i, row in enumerate(table.to_dict("records")):
+        if not _SAFE_FILE_STEM.fullmatch(row["safe_id"]):
+            raise InputError(path, f"row {i + 1}: safe_id '{row['safe_id']}' is not a plain file name")
+        annotation = row.get("annotation_path", "") or annotations.get(row["volume_id"], "")
+        entries.append(VolumeEntry(
+            volume_id=row["volume_id"], safe_id=row["safe_id"], label=row["label"],
+            split=row["split"], path=_resolve(base, row["path"]),
+            annotation_path=_resolve(base, annotation) if annotation else None,
+            score=float(scores[i]),
+            n_patches=int(n_patches[i]) if math.isfinite(n_patches[i]) else 0,
+            **facts.get(row["volume_id"], {}),
+        ))
+    return sorted(entries, key=lambda e: (-e.score if math.isfinite(e.score) else math.inf,
+                                          e.volume_id))
+
+
+def _bscan_scores(scores_dir: Path, volumes: list[VolumeEntry]) -> dict[str, np.ndarray]:
+    path = scores_dir / "bscans.csv"
+    table = _read_csv(path, ("volume_id", "bscan", "score"))
+    bscans = _numbers(path, table["bscan"]).astype(int)
+    scores = _numbers(path, table["score"])
+    result: dict[str, np.ndarray] = {}
+    for volume_id, rows in table.groupby("volume_id").indices.items():
+        values = np.full(bscans[rows].max() + 1, np.nan)
+        values[bscans[rows]] = scores[rows]
+        result[volume_id] = values
+    return {v.volume_id: result.get(v.volume_id, np.zeros(0)) for v in volumes}
+
+
+def load_evaluation(eval_dir: str | Path) -> Evaluation:
+    """Load evaluation.json, metrics.csv, curves.json and the scores they point to."""
+    eval_dir = Path(eval_dir)
+    if not eval_dir.is_dir():
+        raise InputError(eval_dir, "evaluation folder not found")
+    eval_path = eval_dir / "evaluation.json"
+    info = _read_json(eval_path)
+    if not isinstance(info, dict):
+        raise InputError(eval_path, "expected a JSON object")
+    scores_dir = _pointer(eval_dir, info, "scores_dir")
+    if scores_dir is None:
+        raise InputError(eval_path, "names no 'scores_dir'")
+    if not scores_dir.is_dir():
+        raise InputError(scores_dir, "scores folder (from evaluation.json) not found")
+    manifest = _pointer(eval_dir, info, "manifest")
+    volumes = _volumes(scores_dir, manifest.parent if manifest else scores_dir,
+                       _annotation_table(_pointer(eval_dir, info, "annotations")),
+                       _manifest_facts(manifest))
+    metrics = _read_csv(eval_dir / "metrics.csv", METRIC_COLUMNS)
+    for column in ("value", "ci_low", "ci_high", "n_pos", "n_neg"):
+        if column in metrics.columns:
+            metrics[column] = _numbers(eval_dir / "metrics.csv", metrics[column])
+    curves_path = eval_dir / "curves.json"
+    curves = _read_json(curves_path) if curves_path.exists() else {}
+    return Evaluation(
+        eval_dir=eval_dir, info=info, scores_dir=scores_dir,
+        markers=_markers(eval_path, info.get("markers")), metrics=metrics,
+        curves=curves if isinstance(curves, dict) else {}, volumes=volumes,
+        bscan_scores=_bscan_scores(scores_dir, volumes),
+    )

@@ -1,0 +1,82 @@
+"""Render ``EVAL/report/``: the cohort page and one page per volume, written atomically."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from octanogan import __version__
+from octanogan.fsutil import atomic_dir
+from octanogan.report import cohort
+from octanogan.report.inputs import Evaluation, load_evaluation
+from octanogan.report.volume import build_volume_page
+
+RESEARCH_NOTE = (
+    "Research software, not a medical device. Anomaly scores show where an image differs from "
+    "the healthy scans the model learned from; they are not a diagnosis and must not guide "
+    "treatment on their own."
+)
+
+
+def _static(name: str) -> str:
+    return resources.files("octanogan.report").joinpath("static", name).read_text("utf-8")
+
+
+def environment() -> jinja2.Environment:
+    """Jinja2 with autoescaping on, undefined names an error, and the report's assets."""
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("octanogan.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals.update(
+        css=_static("report.css"), viewer_js=_static("viewer.js"), version=__version__,
+        research_note=RESEARCH_NOTE, fmt=cohort.fmt, fmt_score=cohort.fmt_score,
+    )
+    return env
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def render_evaluation(ev: Evaluation, folder: Path,
+                      progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None) -> None:
+    """Write the whole report for ``ev`` into ``folder`` (which the caller makes atomic)."""
+    env = environment()
+    hrefs = {e.volume_id: f"volumes/{e.safe_id}.html" for e in ev.volumes}
+    generated = str(ev.info.get("date", ""))
+    common: dict[str, Any] = {"generated": generated}
+    ranked = cohort.ranking(ev, hrefs)
+    for item in (progress(ranked) if progress else ranked):
+        page = build_volume_page(ev, item.entry, item.rank, folder / "volumes")
+        _write(folder / "volumes" / f"{item.entry.safe_id}.html",
+               env.get_template("volume.html").render(page=page, **common))
+    _write(folder / "index.html", env.get_template("index.html").render(
+        provenance=cohort.provenance(ev), tables=cohort.metric_tables(ev), ranked=ranked,
+        distributions=cohort.distributions(ev, hrefs), markers=ev.markers,
+        thresholds=ev.info.get("thresholds") or {},
+        n_bootstrap=(ev.info.get("settings") or {}).get("n_bootstrap"), **common))
+
+
+def render_report(eval_dir: Path,
+                  progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None) -> Path:
+    """Render ``EVAL_DIR/report/`` from the saved outputs; returns ``report/index.html``.
+
+    Nothing is recomputed. The folder is replaced whole only when rendering succeeds, so a
+    failed re-render leaves the previous report in place. ``progress`` may wrap the per-volume
+    loop (e.g. with a progress bar).
+    """
+    eval_dir = Path(eval_dir)
+    ev = load_evaluation(eval_dir)
+    target = eval_dir / "report"
+    with atomic_dir(target) as tmp:
+        render_evaluation(ev, tmp, progress)
+    return target / "index.html"

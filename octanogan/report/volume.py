@@ -1,0 +1,179 @@
+"""One volume's page: its image files, flagged regions, B-scan ranking and scores."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from octanogan.errors import InputError
+from octanogan.io import read_label_map, read_volume
+from octanogan.report import images
+from octanogan.report.cohort import fmt_score
+from octanogan.report.inputs import Evaluation, VolumeEntry
+from octanogan.report.regions import Region, flagged_regions
+
+TOP_REGIONS = 10
+#: Smaller regions are counted but not listed: single noisy voxels would crowd the table.
+MIN_REGION_VOXELS = 10
+
+
+@dataclass(frozen=True)
+class LegendEntry:
+    name: str
+    colour: str
+    present: bool
+
+
+@dataclass(frozen=True)
+class HeatScale:
+    """The heat-map colour range; ``threshold_at`` is the threshold's position (0-1) on it."""
+
+    lo: float
+    hi: float
+    threshold: float | None
+
+    @property
+    def threshold_at(self) -> float | None:
+        if self.threshold is None:
+            return None
+        return (self.threshold - self.lo) / (self.hi - self.lo)
+
+
+def heat_scale(anomaly: np.ndarray, retina: np.ndarray | None, threshold: float | None) -> HeatScale:
+    """Colour from half the voxel threshold (transparent) to twice it (brightest).
+
+    Without a threshold the volume's own 90th-99.9th percentiles (inside the retina) are used.
+    """
+    if threshold is not None and threshold > 0:
+        return HeatScale(threshold / 2, threshold * 2, threshold)
+    values = anomaly[retina] if retina is not None and retina.any() else anomaly
+    lo, hi = np.percentile(values, [90, 99.9])
+    return HeatScale(float(lo), float(max(hi, lo + 1e-6)), None)
+
+
+def _read_map(path: Path, shape: tuple[int, int, int]) -> np.ndarray:
+    data = read_volume(path).data
+    if data.shape != shape:
+        raise InputError(path, f"map shape {data.shape} differs from its volume's {shape}")
+    return data
+
+
+def _labels_and_legend(ev: Evaluation, entry: VolumeEntry, shape: tuple[int, int, int]
+                       ) -> tuple[np.ndarray | None, list[int], list[LegendEntry]]:
+    if entry.annotation_path is None:
+        return None, [], []
+    labels = read_label_map(entry.annotation_path, shape)
+    present = {int(v) for v in np.unique(labels)} - {0}
+    values = list(ev.markers) + sorted(present - set(ev.markers))
+    legend = [LegendEntry(ev.markers.get(v, f"label {v}"),
+                          images.marker_colour(i) if v in ev.markers else images.OTHER_LABEL_COLOUR,
+                          v in present)
+              for i, v in enumerate(values)]
+    return labels, values, legend
+
+
+def _patch_summary(ev: Evaluation, entry: VolumeEntry) -> tuple[int, int] | None:
+    """(patches above the patch threshold, patches scored), when the patch table is there."""
+    path = ev.patch_table_path(entry)
+    threshold = ev.threshold("patch")
+    if threshold is None or not path.is_file():
+        return None
+    try:
+        scores = pd.to_numeric(pd.read_csv(path, usecols=["score"])["score"], errors="coerce")
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise InputError(path, f"not a readable patch score table ({exc})") from exc
+    return int((scores > threshold).sum()), int(scores.notna().sum())
+
+
+def write_images(folder: Path, grey: np.ndarray, heat: np.ndarray, heat_top: np.ndarray,
+                 contours: np.ndarray | None, contour_colours: list[str],
+                 layout: images.SpriteLayout, row_repeat: int) -> None:
+    """The four image files of a volume page."""
+    images.save_jpeg(layout.tile(grey, edge=True), folder / "bscans.jpg")
+    palette, alpha = images.heat_palette()
+    images.save_png(layout.tile(heat, edge=False), folder / "heat.png", palette, alpha)
+    if contours is not None:
+        rgb = [0, 0, 0] + [c for colour in contour_colours for c in images.hex_rgb(colour)]
+        opaque = bytes([0] + [255] * len(contour_colours))
+        images.save_png(layout.tile(contours, edge=False), folder / "contours.png", rgb, opaque)
+    images.save_png(images.enface_rgb(grey, heat_top, row_repeat), folder / "enface.png")
+
+
+def _bscan_ranking(scores: np.ndarray, threshold: float | None) -> list[dict[str, Any]]:
+    finite = scores[np.isfinite(scores)]
+    top = float(finite.max()) if finite.size else 1.0
+    order = sorted((k for k in range(len(scores)) if math.isfinite(scores[k])),
+                   key=lambda k: -scores[k])
+    return [{"index": k, "score": fmt_score(scores[k]),
+             "bar": max(0.0, scores[k] / top * 100) if top > 0 else 0.0,
+             "flagged": threshold is not None and scores[k] > threshold} for k in order]
+
+
+def build_volume_page(ev: Evaluation, entry: VolumeEntry, rank: int, folder: Path
+                      ) -> dict[str, Any]:
+    """Write the volume's images into ``folder/<safe_id>/`` and return its page context."""
+    volume = read_volume(entry.path)
+    shape = volume.shape
+    anomaly = _read_map(ev.map_path(entry, "anomaly"), shape)
+    retina_path = ev.map_path(entry, "retina")
+    retina = _read_map(retina_path, shape) > 0 if retina_path.exists() else None
+    labels, label_values, legend = _labels_and_legend(ev, entry, shape)
+    voxel_threshold = ev.threshold("voxel")
+    scale = heat_scale(anomaly, retina, voxel_threshold)
+    inside = np.where(retina, anomaly, 0) if retina is not None else anomaly
+    heat = images.heat_indices(inside, scale.lo, scale.hi)
+    # en-face: only what exceeds the threshold, or every column would glow with residual noise
+    heat_top = images.heat_indices(inside.max(axis=1), scale.threshold or scale.lo, scale.hi)
+    layout = images.SpriteLayout.for_shape(shape)
+    (folder / entry.safe_id).mkdir(parents=True, exist_ok=True)
+    contours = images.contour_indices(labels, label_values) if labels is not None else None
+    row_repeat = images.enface_row_repeat(shape, volume.spacing_mm)
+    write_images(folder / entry.safe_id, images.to_uint8(volume.data), heat, heat_top, contours,
+                 [e.colour for e in legend], layout, row_repeat)
+    regions: list[Region] = []
+    n_regions = 0
+    if voxel_threshold is not None:
+        regions, n_regions = flagged_regions(anomaly, voxel_threshold, volume.affine, retina,
+                                             TOP_REGIONS, MIN_REGION_VOXELS)
+    bscan_scores = ev.bscan_scores.get(entry.volume_id, np.zeros(0))
+    bscan_scores = np.concatenate([bscan_scores, np.full(max(0, shape[0] - len(bscan_scores)),
+                                                         np.nan)])[:shape[0]]
+    bscan_threshold = ev.threshold("bscan")
+    ranked = _bscan_ranking(bscan_scores, bscan_threshold)
+    volume_threshold = ev.threshold("volume")
+    return {
+        "entry": entry,
+        "rank": rank,
+        "n_volumes": len(ev.volumes),
+        "score": fmt_score(entry.score),
+        "flagged": None if volume_threshold is None else entry.score > volume_threshold,
+        "volume_threshold": None if volume_threshold is None else fmt_score(volume_threshold),
+        "shape": shape,
+        "spacing": tuple(round(s, 4) for s in volume.spacing_mm),
+        "patches": _patch_summary(ev, entry),
+        "images": {"bscans": f"{entry.safe_id}/bscans.jpg", "heat": f"{entry.safe_id}/heat.png",
+                   "enface": f"{entry.safe_id}/enface.png",
+                   "contours": f"{entry.safe_id}/contours.png" if contours is not None else None},
+        "layout": layout,
+        "enface_rows": row_repeat,
+        "legend": legend,
+        "scale": scale,
+        "scale_labels": (fmt_score(scale.lo), fmt_score(scale.hi)),
+        "regions": regions,
+        "n_regions": n_regions,
+        "min_region_voxels": MIN_REGION_VOXELS,
+        "voxel_threshold": None if voxel_threshold is None else fmt_score(voxel_threshold),
+        "ranked_bscans": ranked,
+        "viewer": {
+            "sprite": layout.to_json(),
+            "scores": [fmt_score(s) for s in bscan_scores],
+            "flagged": [bool(bscan_threshold is not None and s > bscan_threshold)
+                        for s in bscan_scores],
+            "start": ranked[0]["index"] if ranked else 0,
+        },
+    }
