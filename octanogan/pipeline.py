@@ -36,7 +36,7 @@ def _provenance(run_dir: Path) -> dict[str, Any]:
 
 def evaluate_stage(run_dir: Path, manifest_path: Path, manifest: pd.DataFrame, scores_dir: Path,
                    out: Path, annotations: Path | None, markers: Path | None, n_bootstrap: int,
-                   seed: int) -> Path:
+                   seed: int, progress: Callable | None = None) -> Path:
     """Metrics and report for a scored manifest; returns the report's index.html."""
     from octanogan.evaluation import EvaluationConfig, evaluate_scores
     from octanogan.io.manifest import load_annotations, load_markers
@@ -56,7 +56,11 @@ def evaluate_stage(run_dir: Path, manifest_path: Path, manifest: pd.DataFrame, s
                   "annotations": str(Path(annotations).resolve()) if annotations else None}
     config = EvaluationConfig(n_bootstrap=n_bootstrap, seed=seed)
     evaluate_scores(Path(scores_dir), manifest, annotation_map, marker_map, Path(out), config, provenance)
-    return render_report(Path(out))
+    record = json.loads((Path(out) / "evaluation.json").read_text(encoding="utf-8"))
+    for warning in record.get("warnings", []):
+        print(f"warning: {warning}", file=sys.stderr)
+    report_progress = (lambda items: progress(items, desc="report", unit="vol")) if progress else None
+    return render_report(Path(out), progress=report_progress)
 
 
 def run_pipeline(pipeline: Path, out: Path, device: str, echo: Callable[[str], None],
@@ -94,7 +98,8 @@ def run_pipeline(pipeline: Path, out: Path, device: str, echo: Callable[[str], N
         echo(f"[train] model in {run_dir}")
 
     from octanogan.io.manifest import load_manifest
-    from octanogan.scoring import InversionConfig, ScoreConfig, score_manifest
+    from octanogan.scoring.inversion import InversionConfig
+    from octanogan.scoring.score import ScoreConfig, score_manifest
 
     score_spec = dict(spec.get("score", {}))
     inversion_keys = {"mode", "steps", "hybrid_steps", "lam", "norm", "lr", "seed"}
@@ -112,7 +117,7 @@ def run_pipeline(pipeline: Path, out: Path, device: str, echo: Callable[[str], N
     evaluate_spec = spec.get("evaluate", {})
     index = evaluate_stage(run_dir, manifest_path, manifest, eval_dir / "scores", eval_dir,
                            annotations, markers, int(evaluate_spec.get("n_bootstrap", 1000)),
-                           int(evaluate_spec.get("seed", 0)))
+                           int(evaluate_spec.get("seed", 0)), progress)
     _print_headline(eval_dir, echo)
     return index
 

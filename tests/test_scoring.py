@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from octanogan.models import NetworkSpec
-from octanogan.scoring import InversionConfig, LatentInverter
-from octanogan.scoring.score import top_mean
+from octanogan.scoring.aggregate import top_mean
+from octanogan.scoring.inversion import InversionConfig, LatentInverter
 from octanogan.scoring.stitch import Stitcher, patch_weights
 
 SPEC = NetworkSpec(patch_size=32, latent_dim=8, base_channels=8)

@@ -14,7 +14,8 @@ MODE_HELP = "iterative (AnoGAN, Γ Adam steps on z), encoder (f-AnoGAN) or hybri
 def _score_config(mode: str, steps: int, hybrid_steps: int, lam: float, norm: str, lr: float,
                   stride: int, batch_size: int, weighting: str, seed: int):  # noqa: ANN202
     from octanogan.errors import OctanoganError
-    from octanogan.scoring import InversionConfig, ScoreConfig
+    from octanogan.scoring.inversion import InversionConfig
+    from octanogan.scoring.score import ScoreConfig
 
     try:
         inversion = InversionConfig(mode=mode, steps=steps, hybrid_steps=hybrid_steps, lam=lam,
@@ -27,7 +28,7 @@ def _score_config(mode: str, steps: int, hybrid_steps: int, lam: float, norm: st
 def _run_scoring(run_dir: Path, manifest_path: Path, out: Path, config, device: str,  # noqa: ANN001
                  keep_going: bool):  # noqa: ANN202
     from octanogan.io.manifest import load_manifest
-    from octanogan.scoring import score_manifest
+    from octanogan.scoring.score import score_manifest
 
     manifest = load_manifest(manifest_path)
     summary = score_manifest(run_dir, manifest, out, config, device, keep_going,
@@ -90,7 +91,7 @@ def evaluate(
     scores_dir = scores or out / "scores"
     manifest_table, _ = _run_scoring(run_dir, manifest, scores_dir, config, device, keep_going)
     index = evaluate_stage(run_dir, manifest, manifest_table, scores_dir, out, annotations, markers,
-                           n_bootstrap, seed)
+                           n_bootstrap, seed, progress)
     typer.echo(f"report: {index}")
 
 

@@ -30,6 +30,7 @@ from octanogan.evaluation.metrics import percentile_bin
 from octanogan.evaluation.scores import ScoreFiles
 from octanogan.io import read_label_map
 from octanogan.preprocess import flatten
+from octanogan.scoring.aggregate import aggregate_scores
 
 LEVELS = ("voxel", "patch", "bscan", "volume")
 POOLED = "pooled"
@@ -137,22 +138,6 @@ def _voxel_summary(anomaly: np.ndarray, retina: np.ndarray, codes: np.ndarray, n
         regions[0] = RegionCounts.from_labels(labelled[retina], bins)
     outside = np.bincount(codes[~retina].ravel(), minlength=n_codes)
     return exponent, hist, regions, outside
-
-
-def top_mean(scores: np.ndarray, fraction: float) -> float:
-    """Mean of the top ``fraction`` of scores (the maximum when that is under one score)."""
-    if len(scores) == 0:
-        return float("nan")
-    k = int(np.floor(len(scores) * fraction))
-    return float(np.max(scores)) if k < 1 else float(np.mean(np.sort(scores)[-k:]))
-
-
-def aggregate_scores(patches: pd.DataFrame, fraction: float) -> tuple[pd.DataFrame, float]:
-    """B-scan scores (``bscan, score``) and the volume score, as top-fraction means of patches."""
-    bscans = [(int(b), top_mean(g["score"].to_numpy(), fraction))
-              for b, g in patches.groupby("bscan", sort=True)]
-    table = pd.DataFrame(bscans, columns=["bscan", "score"])
-    return table, top_mean(patches["score"].to_numpy(), fraction)
 
 
 def _annotation_hits(files: ScoreFiles, volume_id: str, codes: np.ndarray, bscans: np.ndarray,

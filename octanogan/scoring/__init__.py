@@ -1,7 +1,6 @@
-"""Scoring: latent inversion of patches and stitching of residuals into anomaly maps."""
+"""Scoring: latent inversion of patches and stitching of residuals into anomaly maps.
 
-from octanogan.scoring.inversion import Inversion, InversionConfig, LatentInverter
-from octanogan.scoring.score import ScoreConfig, ScoresFolder, score_manifest
-
-__all__ = ["Inversion", "InversionConfig", "LatentInverter", "ScoreConfig", "ScoresFolder",
-           "score_manifest"]
+Submodules: ``inversion`` (torch: the three modes), ``stitch``, ``aggregate`` (patch scores to
+B-scan and volume scores) and ``score`` (the ``octanogan score`` stage). Import from them directly;
+this package does not import torch by itself.
+"""

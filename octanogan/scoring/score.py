@@ -19,6 +19,7 @@ from octanogan.fsutil import atomic_path, atomic_write_text, safe_name
 from octanogan.io import OCTVolume, read_volume, write_nifti
 from octanogan.patches.grid import cut_patches, retina_grid
 from octanogan.preprocess import PreprocessConfig, preprocess_volume, unflatten
+from octanogan.scoring.aggregate import aggregate_scores
 from octanogan.scoring.inversion import InversionConfig, LatentInverter
 from octanogan.scoring.stitch import Stitcher
 
@@ -45,14 +46,6 @@ class VolumeScores:
     patches: pd.DataFrame
     anomaly_map: np.ndarray
     seconds: float
-
-
-def top_mean(scores: np.ndarray, fraction: float) -> float:
-    """Mean of the top ``fraction`` of scores (the maximum when that is under one score)."""
-    if len(scores) == 0:
-        return float("nan")
-    k = int(np.floor(len(scores) * fraction))
-    return float(np.max(scores)) if k < 1 else float(np.mean(np.sort(scores)[-k:]))
 
 
 class VolumeScorer:
@@ -138,11 +131,10 @@ class ScoresFolder:
             if not self.is_done(row.volume_id):
                 continue
             patches = pd.read_csv(self.patches_csv(row.volume_id))
-            for bscan, group in patches.groupby("bscan"):
-                bscans.append((row.volume_id, int(bscan), top_mean(group["score"].to_numpy(), top_fraction)))
+            per_bscan, volume_score = aggregate_scores(patches, top_fraction)
+            bscans += [(row.volume_id, b, v) for b, v in zip(per_bscan["bscan"], per_bscan["score"])]
             volumes.append((row.volume_id, safe_name(row.volume_id), row.label, row.split, row.path,
-                            row.annotation_path, top_mean(patches["score"].to_numpy(), top_fraction),
-                            len(patches)))
+                            row.annotation_path, volume_score, len(patches)))
         table = pd.DataFrame(volumes, columns=["volume_id", "safe_id", "label", "split", "path",
                                                "annotation_path", "score", "n_patches"])
         with atomic_path(self.root / "volumes.csv") as tmp:

@@ -26,7 +26,7 @@ from octanogan.models import NetworkSpec
 from octanogan.patches.grid import cut_patches, retina_grid
 from octanogan.phantom import generate_volume
 from octanogan.preprocess import preprocess_volume
-from octanogan.scoring import InversionConfig, LatentInverter
+from octanogan.scoring.inversion import InversionConfig, LatentInverter
 
 
 def networks(run: str | None, spec: NetworkSpec):
@@ -82,7 +82,8 @@ def peak_rss_of_scoring(run: str, n_volumes: int, shape: tuple[int, int, int]) -
 import resource, sys
 from octanogan.phantom import make_cohort
 from octanogan.io.manifest import load_manifest
-from octanogan.scoring import ScoreConfig, InversionConfig, score_manifest
+from octanogan.scoring.inversion import InversionConfig
+from octanogan.scoring.score import ScoreConfig, score_manifest
 manifest = make_cohort({tmp!r} + '/c', n_healthy=0, n_diseased={n_volumes}, shape={shape!r}, seed=3)
 score_manifest({run!r}, load_manifest(manifest), {tmp!r} + '/s',
                ScoreConfig(inversion=InversionConfig(mode='encoder')), 'cpu')
