@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from octanogan.cli import app
 from octanogan.io import read_label_map, read_volume
 from octanogan.io.datasets import duke_dme_to_nifti, retouch_to_nifti
-from octanogan.io.metaimage import read_metaimage
 from octanogan.io.manifest import load_annotations, load_manifest, load_markers
+from octanogan.io.metaimage import read_metaimage
 
 
 def convert_dataset(name: str, root: Path, out: Path):
