@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from octanogan.cli.common import handle_errors, progress
+
+if TYPE_CHECKING:
+    from octanogan.training import TrainProgress
 
 
 @handle_errors
@@ -44,9 +48,9 @@ def train_command(
         raise OctanoganError("--config cannot be used with --resume: the run's own config.yaml is used")
     settings = read_config(out, overrides) if resume else load_train_config(config, overrides)
 
-    bars: dict[str, object] = {}
+    bars: dict[str, Any] = {}
 
-    def show(step) -> None:  # noqa: ANN001 - TrainProgress, imported lazily
+    def show(step: TrainProgress) -> None:
         bar = bars.get(step.phase)
         if bar is None:
             for old in bars.values():

@@ -1,0 +1,100 @@
+"""One GAN iteration: ``critic_steps`` discriminator updates, then one generator update.
+
+``dcgan``: non-saturating BCE (D maximises log D(x) + log(1 - D(G(z))), G maximises log D(G(z))).
+``wgan-gp``: Wasserstein critic with gradient penalty (Gulrajani et al. 2017), as in f-AnoGAN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from octanogan.models import Discriminator, Generator
+
+
+def set_trainable(module: nn.Module, trainable: bool) -> None:
+    """Switch parameter gradients on or off (frozen networks still pass gradients through)."""
+    for parameter in module.parameters():
+        parameter.requires_grad_(trainable)
+
+
+def gradient_penalty(critic: Discriminator, real: torch.Tensor, fake: torch.Tensor,
+                     mix: torch.Tensor) -> torch.Tensor:
+    """E[(||grad_x D(x_hat)||_2 - 1)^2] at ``x_hat = mix*real + (1-mix)*fake``."""
+    x_hat = (mix * real + (1 - mix) * fake).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
+    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+class Noise:
+    """Latents z ~ N(0, I) and penalty mixing weights from one seeded CPU stream (checkpointable)."""
+
+    def __init__(self, latent_dim: int, seed: int, device: torch.device) -> None:
+        self.latent_dim = latent_dim
+        self.device = device
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def latents(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.latent_dim, generator=self.generator).to(self.device)
+
+    def mixing_weights(self, n: int) -> torch.Tensor:
+        return torch.rand(n, 1, 1, 1, generator=self.generator).to(self.device)
+
+
+class GanStep:
+    """Callable doing one iteration on the next ``critic_steps`` real batches; returns its losses.
+
+    The fake batch of the last discriminator update is reused for the generator update, as in
+    the PyTorch DCGAN example, so G runs forward once per discriminator update.
+    """
+
+    def __init__(self, generator: Generator, discriminator: Discriminator,
+                 opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
+                 noise: Noise, objective: str = "dcgan",
+                 critic_steps: int = 1, gp_weight: float = 10.0) -> None:
+        self.g, self.d = generator, discriminator
+        self.opt_g, self.opt_d = opt_g, opt_d
+        self.noise = noise
+        self.wgan = objective == "wgan-gp"
+        self.critic_steps = critic_steps
+        self.gp_weight = gp_weight
+
+    def __call__(self, real_batches: Iterator[torch.Tensor]) -> dict[str, torch.Tensor]:
+        for k in range(self.critic_steps):
+            real = next(real_batches)
+            with torch.set_grad_enabled(k == self.critic_steps - 1):
+                fake = self.g(self.noise.latents(len(real)))
+            stats = self._discriminator_update(real, fake.detach())
+        stats["g_loss"] = self._generator_update(fake)
+        return stats
+
+    def _discriminator_update(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+        real_logits, fake_logits = self.d(real), self.d(fake)
+        if self.wgan:
+            mix = self.noise.mixing_weights(len(real))
+            penalty = gradient_penalty(self.d, real, fake, mix)
+            loss = fake_logits.mean() - real_logits.mean() + self.gp_weight * penalty
+            d_real, d_fake = real_logits.mean(), fake_logits.mean()
+        else:
+            loss = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+            d_real, d_fake = torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean()
+        self.opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_d.step()
+        stats = {"d_loss": loss.detach(), "d_real": d_real.detach(), "d_fake": d_fake.detach()}
+        if self.wgan:
+            stats["gradient_penalty"] = penalty.detach()
+        return stats
+
+    def _generator_update(self, fake: torch.Tensor) -> torch.Tensor:
+        set_trainable(self.d, False)  # no gradients for D's weights: saves a third of the backward
+        logits = self.d(fake)
+        loss = -logits.mean() if self.wgan else F.softplus(-logits).mean()
+        self.opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_g.step()
+        set_trainable(self.d, True)
+        return loss.detach()

@@ -1,0 +1,238 @@
+"""``train``: the GAN phase, then the encoder phase, checkpointing into a run folder."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from octanogan.device import resolve_device
+from octanogan.errors import InputError
+from octanogan.models import NetworkSpec
+from octanogan.patches.store import PatchStore
+from octanogan.training import run_folder as rf
+from octanogan.training.checkpoint import TrainingState, load_tensors, save_tensors, save_weights
+from octanogan.training.config import TrainConfig
+from octanogan.training.data import ENCODER_STREAM, GAN_STREAM, BatchSchedule, batch_stream, open_store
+from octanogan.training.encoder import EncoderStep, freeze
+from octanogan.training.figures import image_grid, plot_losses, save_png
+from octanogan.training.gan import GanStep
+
+N_SAMPLES = 64
+#: Extraction settings copied from the store into run.json (scoring must cut patches the same way).
+STORE_SETTINGS = ("stride", "label", "split", "preprocess", "manifest")
+SAMPLES_STREAM = 2
+
+
+@dataclasses.dataclass
+class TrainProgress:
+    """Passed to the ``on_iteration`` callback after every iteration."""
+
+    phase: str  # "gan" or "encoder"
+    iteration: int
+    total: int
+    stats: dict[str, torch.Tensor]
+
+    def losses(self) -> dict[str, float]:
+        """The iteration's losses as floats (a device sync: call it sparingly on GPU)."""
+        return {name: float(value) for name, value in self.stats.items()}
+
+
+@dataclasses.dataclass
+class TrainSummary:
+    """What one call of :func:`train` did."""
+
+    run_dir: Path
+    gan_iterations: int  # trained in this call
+    encoder_iterations: int
+    patches: int  # patches read in this call
+    seconds: float
+    epochs: float  # GAN epochs reached in total
+
+    @property
+    def patches_per_s(self) -> float:
+        return self.patches / self.seconds if self.seconds > 0 else 0.0
+
+
+class _Run:
+    """One training session on a run folder (new or resumed)."""
+
+    def __init__(self, store: PatchStore, run_dir: Path, config: TrainConfig, state: TrainingState,
+                 on_iteration: Callable[[TrainProgress], None] | None) -> None:
+        self.store, self.run_dir, self.config, self.state = store, run_dir, config, state
+        self.device = state.noise.device
+        self.on_iteration = on_iteration
+        self.log = rf.LossLog(run_dir / rf.LOSSES)
+        rng = np.random.default_rng([config.seed, SAMPLES_STREAM])
+        self.fixed_z = torch.from_numpy(rng.standard_normal((N_SAMPLES, config.latent_dim),
+                                                            dtype=np.float32)).to(self.device)
+        picks = np.linspace(0, len(store) - 1, N_SAMPLES // 2).astype(int)
+        self.fixed_x = torch.from_numpy(store.batch(picks)).unsqueeze(1).to(self.device)
+
+    def batches(self, stream: int, start: int, stop: int) -> Iterator[torch.Tensor]:
+        schedule = BatchSchedule(len(self.store), self.config.batch_size, self.config.seed, stream)
+        loader = batch_stream(self.store, schedule, start, stop, flip=self.config.flip,
+                              workers=self.config.workers, pin_memory=self.device.type == "cuda")
+        return (batch.to(self.device, non_blocking=True) for batch in loader)
+
+    def gan_phase(self) -> int:
+        s, c = self.state, self.config
+        if s.gan_iteration >= c.iterations:
+            return 0
+        start = s.gan_iteration
+        s.generator.train()
+        s.discriminator.train()
+        step = GanStep(s.generator, s.discriminator, s.opt_g, s.opt_d, s.noise, c.objective,
+                       c.critic_steps, c.gp_weight)
+        batches = self.batches(GAN_STREAM, start * c.critic_steps, c.iterations * c.critic_steps)
+        for iteration in range(start + 1, c.iterations + 1):
+            stats = step(batches)
+            s.gan_iteration = iteration
+            self.after_iteration("gan", iteration, c.iterations, stats)
+            if iteration % c.checkpoint_every == 0 or iteration == c.iterations:
+                self.save_gan_samples(iteration)
+                self.checkpoint()
+        save_weights(self.run_dir / rf.GENERATOR, s.generator)
+        save_weights(self.run_dir / rf.DISCRIMINATOR, s.discriminator)
+        return c.iterations - start
+
+    def encoder_phase(self) -> int:
+        s, c = self.state, self.config
+        if s.encoder_iteration >= c.encoder_iterations:
+            return 0
+        start = s.encoder_iteration
+        freeze(s.generator, s.discriminator)
+        s.encoder.train()
+        step = EncoderStep(s.encoder, s.generator, s.discriminator, s.opt_e, c.kappa)
+        batches = self.batches(ENCODER_STREAM, start, c.encoder_iterations)
+        for iteration in range(start + 1, c.encoder_iterations + 1):
+            stats = step(next(batches))
+            s.encoder_iteration = iteration
+            self.after_iteration("encoder", iteration, c.encoder_iterations, stats)
+            if iteration % c.checkpoint_every == 0 or iteration == c.encoder_iterations:
+                self.save_reconstructions(iteration)
+                self.checkpoint()
+        save_weights(self.run_dir / rf.ENCODER, s.encoder)
+        return c.encoder_iterations - start
+
+    def after_iteration(self, phase: str, iteration: int, total: int,
+                        stats: dict[str, torch.Tensor]) -> None:
+        self.log.add(iteration, phase, stats)
+        if self.on_iteration is not None:
+            self.on_iteration(TrainProgress(phase, iteration, total, stats))
+
+    def checkpoint(self) -> None:
+        """Losses first, then the checkpoint: a crash between them leaves rows that resume drops."""
+        self.log.flush()
+        save_tensors(self.run_dir / rf.CHECKPOINT, self.state.state_dict())
+
+    @torch.no_grad()
+    def save_gan_samples(self, iteration: int) -> None:
+        """G(z) for a fixed z, in eval mode as scoring will use it."""
+        g = self.state.generator
+        g.eval()
+        grid = image_grid(g(self.fixed_z))
+        g.train()
+        save_png(self.run_dir / rf.SAMPLES / f"iter_{iteration:06d}.png", grid)
+
+    @torch.no_grad()
+    def save_reconstructions(self, iteration: int) -> None:
+        """Rows of real patches x alternating with their reconstructions G(E(x))."""
+        s = self.state
+        s.encoder.eval()
+        recon = s.generator(s.encoder(self.fixed_x))
+        s.encoder.train()
+        pairs = torch.stack([self.fixed_x.view(-1, 8, *self.fixed_x.shape[1:]),
+                             recon.view(-1, 8, *recon.shape[1:])], dim=1).flatten(0, 2)
+        save_png(self.run_dir / rf.SAMPLES / f"encoder_iter_{iteration:06d}.png", image_grid(pairs))
+
+
+def train(store_dir: str | Path, run_dir: str | Path, config: TrainConfig | None = None, *,
+          resume: bool = False, overwrite: bool = False,
+          on_iteration: Callable[[TrainProgress], None] | None = None) -> TrainSummary:
+    """Train G and D on the patch store, then the encoder; write everything to ``run_dir``.
+
+    ``resume`` continues from ``run_dir/checkpoint.pt`` and reproduces the losses of an
+    uninterrupted run; ``config`` may then only extend iterations or change device/workers
+    (see ``read_config`` to start from the run's own config). Without ``resume`` a non-empty
+    ``run_dir`` is refused unless ``overwrite``. Everything is validated before anything is written.
+    """
+    config = (config or TrainConfig()).resolved()
+    run_dir = Path(run_dir)
+    store = open_store(store_dir, config.batch_size)
+    spec = NetworkSpec(store.patch_size, config.latent_dim, config.base_channels,
+                       config.discriminator_norm)
+    store_hash = store.content_hash()
+    checkpoint = _check_resume(run_dir, config, store_hash) if resume else None
+    device = resolve_device(config.device)
+    state = TrainingState.create(spec, config, device)
+    if checkpoint is not None:
+        state.load_state_dict(checkpoint, run_dir / rf.CHECKPOINT)
+        _check_extension(state, config, run_dir)
+        if state.gan_iteration >= config.iterations and state.encoder_iteration >= config.encoder_iterations:
+            return TrainSummary(run_dir, 0, 0, 0, 0.0, _epochs(state, config, store))
+        record = rf.read_record(run_dir)
+        record["resumed"] = [*record.get("resumed", []), rf.now()]
+        rf.LossLog(run_dir / rf.LOSSES).truncate(state.gan_iteration, state.encoder_iteration)
+    else:
+        rf.prepare_new(run_dir, overwrite)
+        record = _new_record(Path(store_dir), store, store_hash, spec, config)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    record.update(finished=False, ended=None, device=str(device), versions=rf.versions(),
+                  git_commit=rf.git_commit())
+    rf.write_config(run_dir, config)
+    rf.write_record(run_dir, record)
+
+    session = _Run(store, run_dir, config, state, on_iteration)
+    begin = time.perf_counter()
+    gan_done = session.gan_phase()
+    encoder_done = session.encoder_phase()
+    seconds = time.perf_counter() - begin
+    plot_losses(run_dir / rf.LOSSES, run_dir / rf.LOSS_CURVE)
+    record.update(finished=True, ended=rf.now(), gan_iterations=state.gan_iteration,
+                  encoder_iterations=state.encoder_iteration)
+    rf.write_record(run_dir, record)
+    patches = (gan_done * config.critic_steps + encoder_done) * config.batch_size
+    return TrainSummary(run_dir, gan_done, encoder_done, patches, seconds,
+                        _epochs(state, config, store))
+
+
+def _epochs(state: TrainingState, config: TrainConfig, store: PatchStore) -> float:
+    return state.gan_iteration * config.critic_steps * config.batch_size / len(store)
+
+
+def _new_record(store_dir: Path, store: PatchStore, store_hash: str, spec: NetworkSpec,
+                config: TrainConfig) -> dict[str, Any]:
+    """run.json of a new run: what it was trained on and how (completed as training goes)."""
+    extraction = {k: store.settings[k] for k in STORE_SETTINGS if k in store.settings}
+    return {"format_version": 1, "started": rf.now(), "resumed": [],
+            "store": {"path": str(store_dir.resolve()), "content_hash": store_hash,
+                      "n_patches": len(store), "patch_size": store.patch_size, **extraction},
+            "networks": dataclasses.asdict(spec), "seed": config.seed}
+
+
+def _check_resume(run_dir: Path, config: TrainConfig, store_hash: str) -> dict[str, Any]:
+    """Everything a resume needs, read and checked before the run folder is touched."""
+    if not (run_dir / rf.CHECKPOINT).is_file():
+        raise InputError(run_dir, "no checkpoint.pt to resume from; start a new run without --resume")
+    rf.check_same_training(rf.read_config(run_dir), config, run_dir)
+    record = rf.read_record(run_dir)
+    if record.get("store", {}).get("content_hash") != store_hash:
+        raise InputError(run_dir, "the patch store differs from the one this run was trained on "
+                                  f"({record.get('store', {}).get('path')}); resume needs the same store")
+    return load_tensors(run_dir / rf.CHECKPOINT, "checkpoint")
+
+
+def _check_extension(state: TrainingState, config: TrainConfig, run_dir: Path) -> None:
+    if state.gan_iteration > config.iterations or state.encoder_iteration > config.encoder_iterations:
+        raise InputError(run_dir, f"the checkpoint is at {state.gan_iteration} GAN / "
+                                  f"{state.encoder_iteration} encoder iterations, beyond the "
+                                  f"{config.iterations} / {config.encoder_iterations} asked for")
+    if state.encoder_iteration > 0 and state.gan_iteration < config.iterations:
+        raise InputError(run_dir, "the encoder was trained on this GAN; more GAN iterations would "
+                                  "make it stale: start a new run")

@@ -1,0 +1,210 @@
+"""The run folder: its file names, the loss log, run.json, and loading a finished run."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import platform
+import shutil
+import subprocess
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from octanogan.config import to_dict
+from octanogan.errors import InputError, OctanoganError
+from octanogan.fsutil import atomic_write_text
+from octanogan.models import Discriminator, Encoder, Generator, NetworkSpec
+from octanogan.training.checkpoint import load_weights
+from octanogan.training.config import TrainConfig, load_train_config
+
+CONFIG, RECORD, LOSSES = "config.yaml", "run.json", "losses.csv"
+GENERATOR, DISCRIMINATOR, ENCODER = "generator.pt", "discriminator.pt", "encoder.pt"
+CHECKPOINT, LOSS_CURVE, SAMPLES = "checkpoint.pt", "loss_curve.png", "samples"
+RUN_FILES = {CONFIG, RECORD, LOSSES, GENERATOR, DISCRIMINATOR, ENCODER, CHECKPOINT, LOSS_CURVE, SAMPLES}
+LOSS_COLUMNS = ("iteration", "phase", "d_loss", "g_loss", "e_loss", "d_real", "d_fake",
+                "gradient_penalty", "e_image", "e_feature")
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class LossLog:
+    """``losses.csv``: one row per iteration, buffered in memory and appended at checkpoints."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._pending: list[tuple[int, str, dict[str, torch.Tensor]]] = []
+
+    def add(self, iteration: int, phase: str, stats: dict[str, torch.Tensor]) -> None:
+        self._pending.append((iteration, phase, stats))
+
+    def flush(self) -> None:
+        """Append the buffered rows (one device sync for all of them)."""
+        if not self._pending:
+            return
+        values = iter(torch.stack([v for *_, s in self._pending for v in s.values()]).tolist())
+        new = not self.path.exists()
+        with open(self.path, "a", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=LOSS_COLUMNS)
+            if new:
+                writer.writeheader()
+            for iteration, phase, stats in self._pending:
+                writer.writerow({"iteration": iteration, "phase": phase,
+                                 **{name: next(values) for name in stats}})
+        self._pending.clear()
+
+    def truncate(self, gan_iterations: int, encoder_iterations: int) -> None:
+        """Drop rows logged after the checkpoint being resumed (and any half-written last line)."""
+        if not self.path.exists():
+            return
+        limits = {"gan": gan_iterations, "encoder": encoder_iterations}
+        lines = self.path.read_text(encoding="utf-8").splitlines(keepends=True)
+        kept = lines[:1]
+        for line in lines[1:]:
+            fields = line.rstrip("\n").split(",")
+            if (line.endswith("\n") and len(fields) == len(LOSS_COLUMNS)
+                    and fields[1] in limits and int(fields[0]) <= limits[fields[1]]):
+                kept.append(line)
+        atomic_write_text(self.path, "".join(kept))
+
+
+def versions() -> dict[str, str]:
+    """Versions of the software that shaped the weights."""
+    import monai
+    import numpy
+
+    from octanogan import __version__
+
+    return {"octanogan": __version__, "python": platform.python_version(),
+            "torch": torch.__version__, "monai": monai.__version__, "numpy": numpy.__version__}
+
+
+def git_commit() -> str | None:
+    """The octanogan source checkout's commit, when it is one."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
+                             capture_output=True, text=True, timeout=5, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def write_record(run_dir: Path, record: dict[str, Any]) -> None:
+    atomic_write_text(run_dir / RECORD, json.dumps(record, indent=2) + "\n")
+
+
+def read_record(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / RECORD
+    if not path.is_file():
+        raise InputError(path, "run.json not found; is this an octanogan run folder?")
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        NetworkSpec.from_dict(record["networks"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise InputError(path, f"corrupt run record ({type(exc).__name__}: {exc})") from exc
+    return record
+
+
+def write_config(run_dir: Path, config: TrainConfig) -> None:
+    import yaml
+
+    atomic_write_text(run_dir / CONFIG, yaml.safe_dump(to_dict(config), sort_keys=False))
+
+
+def read_config(run_dir: Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """The run's resolved ``config.yaml``, with optional overrides (``None`` values ignored)."""
+    if not (run_dir / CONFIG).is_file():
+        raise InputError(run_dir / CONFIG, "config.yaml not found; is this an octanogan run folder?")
+    return load_train_config(run_dir / CONFIG, overrides)
+
+
+def prepare_new(run_dir: Path, overwrite: bool) -> None:
+    """Make sure a new run may be written to ``run_dir``; with ``overwrite``, delete the old run."""
+    if not run_dir.exists():
+        return
+    if not run_dir.is_dir():
+        raise InputError(run_dir, "exists and is not a folder")
+    entries = [p for p in run_dir.iterdir() if not p.name.startswith(".")]
+    if not entries:
+        return
+    if not overwrite:
+        state = "a finished" if (run_dir / RECORD).is_file() and _finished(run_dir) else "an unfinished"
+        raise InputError(run_dir, f"holds {state} run; use --resume to continue it or "
+                                  "--overwrite to replace it")
+    foreign = sorted(p.name for p in entries if p.name not in RUN_FILES)
+    if foreign:
+        raise InputError(run_dir, f"--overwrite refused: holds files that are not from an octanogan "
+                                  f"run ({', '.join(foreign[:5])})")
+    for path in run_dir.iterdir():
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
+def _finished(run_dir: Path) -> bool:
+    try:
+        return bool(json.loads((run_dir / RECORD).read_text(encoding="utf-8")).get("finished"))
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
+@dataclasses.dataclass
+class LoadedRun:
+    """A trained run: networks in eval mode on ``device``, its config and architecture."""
+
+    generator: Generator
+    discriminator: Discriminator
+    encoder: Encoder | None
+    config: TrainConfig
+    spec: NetworkSpec
+    run_dir: Path
+    record: dict[str, Any]
+
+    @property
+    def patch_size(self) -> int:
+        return self.spec.patch_size
+
+    @property
+    def latent_dim(self) -> int:
+        return self.spec.latent_dim
+
+
+def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedRun:
+    """Load a run folder's G, D and (if trained) E, in eval mode, with ``weights_only`` loading."""
+    from octanogan.device import resolve_device
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise InputError(run_dir, "run folder not found")
+    config = read_config(run_dir)
+    record = read_record(run_dir)
+    spec = NetworkSpec.from_dict(record["networks"])
+    if not (run_dir / GENERATOR).is_file():
+        raise InputError(run_dir, "the GAN phase has not finished (no generator.pt); "
+                                  "continue it with 'octanogan train --resume'")
+    target = resolve_device(device) if device == "auto" else torch.device(device)
+    generator, discriminator = spec.generator(), spec.discriminator()
+    load_weights(run_dir / GENERATOR, generator, "generator weights")
+    load_weights(run_dir / DISCRIMINATOR, discriminator, "discriminator weights")
+    encoder = None
+    if (run_dir / ENCODER).is_file():
+        encoder = spec.encoder()
+        load_weights(run_dir / ENCODER, encoder, "encoder weights")
+    for net in (generator, discriminator, encoder):
+        if net is not None:
+            net.to(target).eval()
+    return LoadedRun(generator, discriminator, encoder, config, spec, run_dir, record)
+
+
+def check_same_training(saved: TrainConfig, new: TrainConfig, run_dir: Path) -> None:
+    """On resume, only settings in ``RESUMABLE_CHANGES`` may differ from the saved config."""
+    from octanogan.training.config import RESUMABLE_CHANGES
+
+    changed = [f.name for f in dataclasses.fields(TrainConfig)
+               if f.name not in RESUMABLE_CHANGES and getattr(saved, f.name) != getattr(new, f.name)]
+    if changed:
+        raise OctanoganError(f"{run_dir}: cannot resume with changed settings {changed}; only "
+                             f"{list(RESUMABLE_CHANGES)} may change (or start a new run)")
