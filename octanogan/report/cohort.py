@@ -12,11 +12,17 @@ import pandas as pd
 
 from octanogan.report import charts
 from octanogan.report.images import marker_colour
-from octanogan.report.inputs import LEVELS, OPERATING_POINTS, Evaluation, VolumeEntry
+from octanogan.report.inputs import LEVELS, Evaluation, VolumeEntry
 
 LEVEL_TITLES = {"volume": "Volume", "bscan": "B-scan", "patch": "Patch", "voxel": "Voxel"}
-OPERATING_POINT_TITLES = {"": "Threshold-free", "healthy_p99": "At the healthy 99th percentile",
-                          "youden": "At the Youden point"}
+OPERATING_POINT_TITLES = {"": "Threshold-free", "youden": "At the Youden point"}
+
+
+def operating_point_title(point: str) -> str:
+    """``healthy_p99`` -> "At the healthy 99th percentile"."""
+    if point.startswith("healthy_p"):
+        return f"At the healthy {point.removeprefix('healthy_p')}th percentile"
+    return OPERATING_POINT_TITLES.get(point, point)
 METRIC_TITLES = {"auroc": "AUROC", "ap": "AP", "pro": "PRO", "sensitivity": "Sensitivity",
                  "specificity": "Specificity", "precision": "Precision", "recall": "Recall",
                  "dice": "Dice"}
@@ -133,9 +139,9 @@ def marker_colours(ev: Evaluation) -> dict[str, str]:
     return {**colours, "pooled": charts.POOLED_COLOUR}
 
 
-def _columns(rows: pd.DataFrame) -> list[tuple[str, list[str]]]:
+def _columns(rows: pd.DataFrame, operating_points: tuple[str, ...]) -> list[tuple[str, list[str]]]:
     groups = []
-    for point in ("", *OPERATING_POINTS):
+    for point in ("", *operating_points):
         metrics = set(rows.loc[rows["operating_point"] == point, "metric"])
         if point and "sensitivity" in metrics:
             metrics.discard("recall")  # recall is sensitivity by another name
@@ -171,7 +177,7 @@ def metric_tables(ev: Evaluation) -> list[MetricTable]:
     levels += sorted(set(metrics["level"]) - set(levels))
     for level in levels:
         at_level = metrics[metrics["level"] == level]
-        groups = _columns(at_level)
+        groups = _columns(at_level, ev.operating_points)
         rows = []
         for marker in _marker_order(ev, list(dict.fromkeys(at_level["marker"]))):
             mine = at_level[at_level["marker"] == marker]
@@ -179,7 +185,7 @@ def metric_tables(ev: Evaluation) -> list[MetricTable]:
                      for point, metric_names in groups for metric in metric_names]
             rows.append((marker, _counts(mine), cells))
         table = MetricTable(level, LEVEL_TITLES.get(level, level.title()),
-                            [(OPERATING_POINT_TITLES.get(p, p), [METRIC_TITLES.get(m, m) for m in ms])
+                            [(operating_point_title(p), [METRIC_TITLES.get(m, m) for m in ms])
                              for p, ms in groups], rows)
         for kind in ("roc", "pr"):
             curves = (ev.curves.get(kind) or {}).get(level) or {}
@@ -200,7 +206,7 @@ def ranking(ev: Evaluation, page_href: dict[str, str]) -> list[RankedVolume]:
 
 
 def _threshold_marks(ev: Evaluation, level: str) -> dict[str, float | None]:
-    return {"healthy p99": ev.threshold(level, "healthy_p99"),
+    return {ev.healthy_point.replace("_", " "): ev.threshold(level),
             "Youden": ev.threshold(level, "youden")}
 
 

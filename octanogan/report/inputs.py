@@ -18,7 +18,7 @@ import pandas as pd
 from octanogan.errors import InputError
 
 LEVELS = ("volume", "bscan", "patch", "voxel")
-OPERATING_POINTS = ("healthy_p99", "youden")
+DEFAULT_HEALTHY_POINT = "healthy_p99"
 VOLUME_COLUMNS = ("volume_id", "safe_id", "label", "split", "path", "score")
 METRIC_COLUMNS = ("level", "marker", "metric", "operating_point", "value", "ci_low", "ci_high")
 #: Manifest columns that may appear on a page; every other column stays off the report.
@@ -55,8 +55,19 @@ class Evaluation:
     volumes: list[VolumeEntry]
     bscan_scores: dict[str, np.ndarray]
 
-    def threshold(self, level: str, operating_point: str = "healthy_p99") -> float | None:
+    @property
+    def healthy_point(self) -> str:
+        """Name of the healthy-percentile operating point (``healthy_p<percentile>``)."""
+        names = [k for k in (self.info.get("thresholds") or {}) if str(k).startswith("healthy_p")]
+        return names[0] if names else DEFAULT_HEALTHY_POINT
+
+    @property
+    def operating_points(self) -> tuple[str, str]:
+        return (self.healthy_point, "youden")
+
+    def threshold(self, level: str, operating_point: str | None = None) -> float | None:
         """A threshold from evaluation.json, or None when it is missing or not a number."""
+        operating_point = operating_point or self.healthy_point
         value = ((self.info.get("thresholds") or {}).get(operating_point) or {}).get(level)
         try:
             value = float(value)
