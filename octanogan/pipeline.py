@@ -63,58 +63,29 @@ def evaluate_stage(run_dir: Path, manifest_path: Path, manifest: pd.DataFrame, s
     return render_report(Path(out), progress=report_progress)
 
 
+SECTIONS = {"data", "extract", "train", "score", "evaluate", "seed", "description"}
+INVERSION_KEYS = {"mode", "steps", "hybrid_steps", "lam", "norm", "lr", "seed"}
+
+
 def run_pipeline(pipeline: Path, out: Path, device: str, echo: Callable[[str], None],
-                 progress: Callable) -> Path:
+                 progress: Callable, on_train_iteration: Callable | None = None) -> Path:
     """Run every stage of a pipeline YAML into ``out``; returns the report's index.html."""
-    from octanogan.config import from_dict, load_yaml
+    from octanogan.config import load_yaml
 
     spec = load_yaml(pipeline)
-    unknown = set(spec) - {"data", "extract", "train", "score", "evaluate", "seed", "description"}
+    unknown = set(spec) - SECTIONS
     if unknown:
-        raise InputError(pipeline, f"unknown section(s) {sorted(unknown)}")
+        raise InputError(pipeline, f"unknown section(s) {sorted(unknown)}; known: {sorted(SECTIONS)}")
     out = Path(out)
-    manifest_path, annotations, markers = _data_stage(spec.get("data", {}), pipeline, out, echo, progress)
-
-    from octanogan.patches.extract import ExtractConfig, extract_store
-
-    store = out / "patches"
-    if (store / "settings.json").is_file():
-        echo(f"[extract] reusing {store}")
-    else:
-        summary = extract_store(manifest_path, store, from_dict(ExtractConfig, spec.get("extract", {}),
-                                                                f"{pipeline} [extract]"), progress)
-        echo(f"[extract] {summary.n_patches} patches from {summary.n_volumes} volumes "
-             f"in {summary.seconds:.1f} s")
-
-    from octanogan.training import TrainConfig, train
-
-    run_dir = out / "run"
-    if (run_dir / "generator.pt").is_file():
-        echo(f"[train] reusing {run_dir}")
-    else:
-        train_config = from_dict(TrainConfig, {"device": device, **spec.get("train", {})},
-                                 f"{pipeline} [train]")
-        train(store, run_dir, train_config, resume=(run_dir / "checkpoint.pt").is_file())
-        echo(f"[train] model in {run_dir}")
-
-    from octanogan.io.manifest import load_manifest
-    from octanogan.scoring.inversion import InversionConfig
-    from octanogan.scoring.score import ScoreConfig, score_manifest
-
-    score_spec = dict(spec.get("score", {}))
-    inversion_keys = {"mode", "steps", "hybrid_steps", "lam", "norm", "lr", "seed"}
-    inversion = from_dict(InversionConfig, {k: v for k, v in score_spec.items() if k in inversion_keys},
-                          f"{pipeline} [score]")
-    score_config = from_dict(ScoreConfig, {k: v for k, v in score_spec.items()
-                                           if k not in inversion_keys}, f"{pipeline} [score]")
-    score_config.inversion = inversion
-    manifest = load_manifest(manifest_path)
-    eval_dir = out / "eval"
-    summary = score_manifest(run_dir, manifest, eval_dir / "scores", score_config, device,
-                             progress=lambda rows: progress(rows, desc="score", unit="vol"))
-    echo(f"[score] {len(summary.scored)} volumes ({summary.n_patches} patches, "
-         f"{summary.seconds:.1f} s, mode {inversion.mode}); {len(summary.skipped)} reused")
+    manifest_path, annotations, markers = _data_stage(spec.get("data", {}), pipeline, out, echo)
+    store = _extract_stage(spec.get("extract", {}), f"{pipeline} [extract]", manifest_path, out, echo,
+                           progress)
+    run_dir = _train_stage(spec.get("train", {}), f"{pipeline} [train]", store, out, device, echo,
+                           on_train_iteration)
+    manifest = _score_stage(spec.get("score", {}), f"{pipeline} [score]", run_dir, manifest_path, out,
+                            device, echo, progress)
     evaluate_spec = spec.get("evaluate", {})
+    eval_dir = out / "eval"
     index = evaluate_stage(run_dir, manifest_path, manifest, eval_dir / "scores", eval_dir,
                            annotations, markers, int(evaluate_spec.get("n_bootstrap", 1000)),
                            int(evaluate_spec.get("seed", 0)), progress)
@@ -122,8 +93,61 @@ def run_pipeline(pipeline: Path, out: Path, device: str, echo: Callable[[str], N
     return index
 
 
-def _data_stage(data: dict[str, Any], pipeline: Path, out: Path, echo: Callable[[str], None],
-                progress: Callable) -> tuple[Path, Path | None, Path | None]:
+def _extract_stage(settings: dict[str, Any], source: str, manifest_path: Path, out: Path,
+                   echo: Callable[[str], None], progress: Callable) -> Path:
+    from octanogan.config import from_dict
+    from octanogan.patches.extract import ExtractConfig, extract_store
+
+    store = out / "patches"
+    if (store / "settings.json").is_file():
+        echo(f"[extract] reusing {store}")
+        return store
+    summary = extract_store(manifest_path, store, from_dict(ExtractConfig, settings, source), progress)
+    echo(f"[extract] {summary.n_patches} patches from {summary.n_volumes} volumes "
+         f"in {summary.seconds:.1f} s")
+    return store
+
+
+def _train_stage(settings: dict[str, Any], source: str, store: Path, out: Path, device: str,
+                 echo: Callable[[str], None], on_iteration: Callable | None) -> Path:
+    from octanogan.config import from_dict
+    from octanogan.training import TrainConfig, train
+
+    run_dir = out / "run"
+    if (run_dir / "run.json").is_file() and (run_dir / "generator.pt").is_file() \
+            and json.loads((run_dir / "run.json").read_text(encoding="utf-8")).get("finished"):
+        echo(f"[train] reusing {run_dir}")
+        return run_dir
+    config = from_dict(TrainConfig, {"device": device, **settings}, source)
+    summary = train(store, run_dir, config, resume=(run_dir / "checkpoint.pt").is_file(),
+                    on_iteration=on_iteration)
+    echo(f"[train] {summary.gan_iterations} GAN + {summary.encoder_iterations} encoder iterations "
+         f"in {summary.seconds:.0f} s -> {run_dir}")
+    return run_dir
+
+
+def _score_stage(settings: dict[str, Any], source: str, run_dir: Path, manifest_path: Path, out: Path,
+                 device: str, echo: Callable[[str], None], progress: Callable) -> pd.DataFrame:
+    from octanogan.config import from_dict
+    from octanogan.io.manifest import load_manifest
+    from octanogan.scoring.inversion import InversionConfig
+    from octanogan.scoring.score import ScoreConfig, score_manifest
+
+    inversion = from_dict(InversionConfig, {k: v for k, v in settings.items() if k in INVERSION_KEYS},
+                          source)
+    config = from_dict(ScoreConfig, {k: v for k, v in settings.items() if k not in INVERSION_KEYS},
+                       source)
+    config.inversion = inversion
+    manifest = load_manifest(manifest_path)
+    summary = score_manifest(run_dir, manifest, out / "eval" / "scores", config, device,
+                             progress=lambda rows: progress(rows, desc="score", unit="vol"))
+    echo(f"[score] {len(summary.scored)} volumes ({summary.n_patches} patches, "
+         f"{summary.seconds:.1f} s, mode {inversion.mode}); {len(summary.skipped)} reused")
+    return manifest
+
+
+def _data_stage(data: dict[str, Any], pipeline: Path, out: Path,
+                echo: Callable[[str], None]) -> tuple[Path, Path | None, Path | None]:
     if "phantom" in data:
         from octanogan.phantom import make_cohort
 

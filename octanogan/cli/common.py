@@ -53,3 +53,33 @@ def progress(iterable: Any = None, **kwargs: Any) -> Any:
     kwargs.setdefault("dynamic_ncols", True)
     kwargs.setdefault("mininterval", 0.5)
     return tqdm(iterable, **kwargs)
+
+
+class PhaseBars:
+    """Training progress: one bar per phase (GAN, encoder) showing the current losses.
+
+    Use as a context manager and pass it as ``on_iteration`` to ``octanogan.training.train``.
+    """
+
+    def __init__(self) -> None:
+        self.bars: dict[str, Any] = {}
+
+    def __call__(self, step: Any) -> None:
+        bar = self.bars.get(step.phase)
+        if bar is None:
+            self.close()
+            label = "GAN" if step.phase == "gan" else "encoder"
+            bar = self.bars[step.phase] = progress(total=step.total, initial=step.iteration - 1,
+                                                   desc=label, unit="it")
+        if bar.update(1):
+            bar.set_postfix({k: f"{v:.3f}" for k, v in step.losses().items()}, refresh=False)
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+    def __enter__(self) -> PhaseBars:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from octanogan.cli.common import handle_errors, progress
+from octanogan.cli.common import PhaseBars, handle_errors, progress
 
 
 @handle_errors
@@ -21,7 +21,8 @@ def run(
     from octanogan.pipeline import run_pipeline
 
     start = time.perf_counter()
-    index = run_pipeline(pipeline, out, device, typer.echo, progress)
+    with PhaseBars() as bars:
+        index = run_pipeline(pipeline, out, device, typer.echo, progress, bars)
     typer.echo(f"done in {time.perf_counter() - start:.0f} s")
     typer.echo(f"report: {index.resolve()}")
 

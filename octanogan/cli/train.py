@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import typer
 
-from octanogan.cli.common import handle_errors, progress
-
-if TYPE_CHECKING:
-    from octanogan.training import TrainProgress
+from octanogan.cli.common import PhaseBars, handle_errors
 
 
 @handle_errors
@@ -48,25 +44,8 @@ def train_command(
         raise OctanoganError("--config cannot be used with --resume: the run's own config.yaml is used")
     settings = read_config(out, overrides) if resume else load_train_config(config, overrides)
 
-    bars: dict[str, Any] = {}
-
-    def show(step: TrainProgress) -> None:
-        bar = bars.get(step.phase)
-        if bar is None:
-            for old in bars.values():
-                old.close()
-            label = "GAN" if step.phase == "gan" else "encoder"
-            bar = bars[step.phase] = progress(total=step.total, initial=step.iteration - 1,
-                                              desc=label, unit="it")
-        if bar.update(1):
-            bar.set_postfix({k: f"{v:.3f}" for k, v in step.losses().items()}, refresh=False)
-
-    try:
-        summary = train(store_dir, out, settings, resume=resume, overwrite=overwrite,
-                        on_iteration=show)
-    finally:
-        for bar in bars.values():
-            bar.close()
+    with PhaseBars() as bars:
+        summary = train(store_dir, out, settings, resume=resume, overwrite=overwrite, on_iteration=bars)
     if summary.gan_iterations == 0 and summary.encoder_iterations == 0:
         typer.echo(f"nothing to train: the run in {out} is complete (raise --iterations or "
                    "--encoder-iterations to continue it)")
