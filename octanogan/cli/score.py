@@ -12,7 +12,7 @@ MODE_HELP = "iterative (AnoGAN, Γ Adam steps on z), encoder (f-AnoGAN) or hybri
 
 
 def _score_config(mode: str, steps: int, hybrid_steps: int, lam: float, norm: str, lr: float,
-                  stride: int, batch_size: int, weighting: str, seed: int):  # noqa: ANN202
+                  stride: int, batch_size: int, weighting: str, smooth: float, seed: int):  # noqa: ANN202
     from octanogan.errors import OctanoganError
     from octanogan.scoring.inversion import InversionConfig
     from octanogan.scoring.score import ScoreConfig
@@ -22,7 +22,8 @@ def _score_config(mode: str, steps: int, hybrid_steps: int, lam: float, norm: st
                                     norm=norm, lr=lr, seed=seed)
     except ValueError as exc:
         raise OctanoganError(str(exc)) from exc
-    return ScoreConfig(inversion=inversion, stride=stride, batch_size=batch_size, weighting=weighting)
+    return ScoreConfig(inversion=inversion, stride=stride, batch_size=batch_size, weighting=weighting,
+                       smooth_sigma=smooth)
 
 
 def _run_scoring(run_dir: Path, manifest_path: Path, out: Path, config, device: str,  # noqa: ANN001
@@ -52,6 +53,7 @@ LR = typer.Option(0.05, "--lr", help="Adam learning rate for z.")
 STRIDE = typer.Option(32, "--stride", help="Distance between patch centres when scoring.")
 BATCH = typer.Option(256, "--batch-size", help="Patches inverted together.")
 WEIGHTING = typer.Option("uniform", "--weighting", help="uniform or gaussian blending of overlaps.")
+SMOOTH = typer.Option(0.0, "--smooth", help="Gaussian σ (pixels) for the residual map; 0: raw |x-G(z)|.")
 SEED = typer.Option(0, "--seed", help="Seed for z₀ in iterative mode.")
 DEVICE = typer.Option("auto", "--device", help="auto, cpu or cuda.")
 KEEP_GOING = typer.Option(False, "--keep-going", help="Report and skip a bad volume instead of stopping.")
@@ -64,10 +66,12 @@ def score(
     out: Path = typer.Option(..., "--out", "-o", help="Scores folder (resumes if it exists)."),
     mode: str = MODE, steps: int = STEPS, hybrid_steps: int = HYBRID_STEPS, lam: float = LAMBDA,
     norm: str = NORM, lr: float = LR, stride: int = STRIDE, batch_size: int = BATCH,
-    weighting: str = WEIGHTING, seed: int = SEED, device: str = DEVICE, keep_going: bool = KEEP_GOING,
+    weighting: str = WEIGHTING, smooth: float = SMOOTH, seed: int = SEED, device: str = DEVICE,
+    keep_going: bool = KEEP_GOING,
 ) -> None:
     """Map every patch of the val and test volumes to the latent space; write anomaly maps."""
-    config = _score_config(mode, steps, hybrid_steps, lam, norm, lr, stride, batch_size, weighting, seed)
+    config = _score_config(mode, steps, hybrid_steps, lam, norm, lr, stride, batch_size, weighting, smooth,
+                           seed)
     _run_scoring(run_dir, manifest, out, config, device, keep_going)
 
 
@@ -82,12 +86,14 @@ def evaluate(
     n_bootstrap: int = typer.Option(1000, "--n-bootstrap", help="Bootstrap resamples for the 95% CIs."),
     mode: str = MODE, steps: int = STEPS, hybrid_steps: int = HYBRID_STEPS, lam: float = LAMBDA,
     norm: str = NORM, lr: float = LR, stride: int = STRIDE, batch_size: int = BATCH,
-    weighting: str = WEIGHTING, seed: int = SEED, device: str = DEVICE, keep_going: bool = KEEP_GOING,
+    weighting: str = WEIGHTING, smooth: float = SMOOTH, seed: int = SEED, device: str = DEVICE,
+    keep_going: bool = KEEP_GOING,
 ) -> None:
     """Score (or reuse scores), compute metrics with CIs, and write the HTML report."""
     from octanogan.pipeline import evaluate_stage
 
-    config = _score_config(mode, steps, hybrid_steps, lam, norm, lr, stride, batch_size, weighting, seed)
+    config = _score_config(mode, steps, hybrid_steps, lam, norm, lr, stride, batch_size, weighting, smooth,
+                           seed)
     scores_dir = scores or out / "scores"
     manifest_table, _ = _run_scoring(run_dir, manifest, scores_dir, config, device, keep_going)
     index = evaluate_stage(run_dir, manifest, manifest_table, scores_dir, out, annotations, markers,
