@@ -96,3 +96,19 @@ def test_stitching_averages_overlaps():
 def test_top_mean():
     assert top_mean(np.arange(100.0), 0.1) == pytest.approx(94.5)
     assert top_mean(np.array([1.0, 5.0]), 0.1) == 5.0
+
+
+def test_smoothing_keeps_a_constant_map_constant_up_to_its_edges():
+    from octanogan.scoring.score import ScoreConfig, VolumeScorer
+
+    stitcher = Stitcher((1, 40, 60), 8)
+    centres = np.array([[0, y, x] for y in (12, 18, 24) for x in range(4, 57, 4)])
+    stitcher.add(np.full((len(centres), 8, 8), 2.0, np.float32), centres)
+    scorer = VolumeScorer(None, 8, None, ScoreConfig(smooth_sigma=3.0), "cpu")  # type: ignore[arg-type]
+    smoothed = scorer._smoothed(stitcher)
+    covered = stitcher.weight > 0
+    np.testing.assert_allclose(smoothed[covered], 2.0, rtol=1e-5)
+    assert (smoothed[~covered] == 0).all()
+    noisy = Stitcher((1, 40, 60), 8)
+    noisy.add(np.random.default_rng(0).random((len(centres), 8, 8)).astype(np.float32), centres)
+    assert scorer._smoothed(noisy)[covered].std() < noisy.result()[covered].std() / 2
