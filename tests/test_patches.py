@@ -55,6 +55,9 @@ def test_store_round_trip_across_shards(tmp_path):
     store = PatchStore(tmp_path)
     assert len(store) == 10 and store.settings["n_shards"] == 3
     np.testing.assert_allclose(store.batch(np.arange(10)), data, atol=1e-3)  # float16
+    order = np.array([7, 0, 9, 3, 3])
+    np.testing.assert_allclose(store.batch(order), data[order], atol=1e-3)
+    np.testing.assert_array_equal(store[9], store.batch(np.array([9]))[0])
     assert store.index.loc[7, "x"] == 107 and store.index.loc[7, "volume_id"] == "vol<1>"
     assert isinstance(store._shards[0], np.memmap)
     assert len(store.content_hash()) == 64

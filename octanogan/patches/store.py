@@ -111,8 +111,14 @@ class PatchStore:
         return np.asarray(self._shards[self._shard_of[i]][self._row_of[i]], dtype=np.float32)
 
     def batch(self, indices: np.ndarray) -> np.ndarray:
-        """Patches at ``indices`` as float32 ``[n, P, P]``."""
-        return np.stack([self[int(i)] for i in indices])
+        """Patches at ``indices`` as float32 ``[n, P, P]``, one gather per shard touched."""
+        indices = np.asarray(indices, dtype=np.int64)
+        shards, rows = self._shard_of[indices], self._row_of[indices]
+        out = np.empty((len(indices), self.patch_size, self.patch_size), dtype=np.float32)
+        for shard in np.unique(shards):
+            chosen = shards == shard
+            out[chosen] = self._shards[shard][rows[chosen]]
+        return out
 
     def content_hash(self) -> str:
         """SHA-256 of the shards and index (what training saw)."""
