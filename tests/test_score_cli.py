@@ -96,3 +96,18 @@ def test_unknown_mode_and_missing_run(tiny_cohort, tmp_path, cli):
                                         "--mode", "magic").output
     result = cli("score", tmp_path / "none", tiny_cohort, "--out", tmp_path / "s")
     assert result.exit_code == 2 and "run folder not found" in result.output
+
+
+def test_shards_split_the_cohort_and_a_final_run_completes_the_tables(scored, tiny_run, tiny_cohort,
+                                                                       tmp_path, cli):
+    out = tmp_path / "sharded"
+    first = cli("score", tiny_run, tiny_cohort, "--out", out, *FAST, "--shard", "0/2")
+    second = cli("score", tiny_run, tiny_cohort, "--out", out, *FAST, "--shard", "1/2")
+    assert first.exit_code == 0 and second.exit_code == 0, first.output + second.output
+    final = cli("score", tiny_run, tiny_cohort, "--out", out, *FAST)
+    assert "scored 0 volume(s)" in final.output
+    expected = pd.read_csv(scored / "volumes.csv").sort_values("volume_id").reset_index(drop=True)
+    merged = pd.read_csv(out / "volumes.csv").sort_values("volume_id").reset_index(drop=True)
+    pd.testing.assert_series_equal(merged["volume_id"], expected["volume_id"])
+    np.testing.assert_allclose(merged["score"], expected["score"], rtol=1e-5)
+    assert "--shard must" in cli("score", tiny_run, tiny_cohort, "--out", out, "--shard", "2/2").output

@@ -26,14 +26,25 @@ def _score_config(mode: str, steps: int, hybrid_steps: int, lam: float, norm: st
                        smooth_sigma=smooth)
 
 
+def _parse_shard(text: str) -> tuple[int, int]:
+    from octanogan.errors import OctanoganError
+
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise OctanoganError(f"--shard must look like 0/4, got '{text}'") from None
+    return index, count
+
+
 def _run_scoring(run_dir: Path, manifest_path: Path, out: Path, config, device: str,  # noqa: ANN001
-                 keep_going: bool):  # noqa: ANN202
+                 keep_going: bool, shard: str = "0/1"):  # noqa: ANN202
     from octanogan.io.manifest import load_manifest
     from octanogan.scoring.score import score_manifest
 
     manifest = load_manifest(manifest_path)
     summary = score_manifest(run_dir, manifest, out, config, device, keep_going,
-                             progress=lambda rows: progress(rows, desc="score", unit="vol"))
+                             progress=lambda rows: progress(rows, desc="score", unit="vol"),
+                             shard=_parse_shard(shard))
     rate = summary.n_patches / max(summary.seconds, 1e-9)
     typer.echo(f"scored {len(summary.scored)} volume(s), {summary.n_patches} patches in "
                f"{summary.seconds:.1f} s ({rate:.0f} patches/s); {len(summary.skipped)} already done "
@@ -68,11 +79,12 @@ def score(
     norm: str = NORM, lr: float = LR, stride: int = STRIDE, batch_size: int = BATCH,
     weighting: str = WEIGHTING, smooth: float = SMOOTH, seed: int = SEED, device: str = DEVICE,
     keep_going: bool = KEEP_GOING,
+    shard: str = typer.Option("0/1", "--shard", help="i/N: score every N-th volume from i (parallel jobs)."),
 ) -> None:
     """Map every patch of the val and test volumes to the latent space; write anomaly maps."""
     config = _score_config(mode, steps, hybrid_steps, lam, norm, lr, stride, batch_size, weighting, smooth,
                            seed)
-    _run_scoring(run_dir, manifest, out, config, device, keep_going)
+    _run_scoring(run_dir, manifest, out, config, device, keep_going, shard)
 
 
 @handle_errors

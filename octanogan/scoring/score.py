@@ -208,14 +208,20 @@ def score_manifest(
     device_name: str = "auto",
     keep_going: bool = False,
     progress: Callable[[Iterable], Iterable] | None = None,
+    shard: tuple[int, int] = (0, 1),
 ) -> ScoreSummary:
     """Score every volume of ``manifest`` in the configured splits into ``out_dir``.
 
     Finished volumes are skipped, so a killed run resumes where it stopped. A volume that fails
-    stops the run with its error, or with ``keep_going`` is reported and skipped.
+    stops the run with its error, or with ``keep_going`` is reported and skipped. ``shard=(i, n)``
+    scores only every n-th volume from the i-th, so n jobs can share a cohort and one folder; a
+    last unsharded run (or ``evaluate``) then finds them all done and writes the tables.
     """
     import torch
 
+    index, count = shard
+    if not 0 <= index < count:
+        raise OctanoganError(f"--shard must be i/N with 0 <= i < N, got {index}/{count}")
     from octanogan.device import resolve_device
     from octanogan.training import load_run
 
@@ -237,7 +243,7 @@ def score_manifest(
     selected = manifest[manifest["split"].isin(config.splits)].reset_index(drop=True)
     start = time.perf_counter()
     scored, skipped, failed, n_patches = [], [], [], 0
-    rows = list(selected.itertuples(index=False))
+    rows = list(selected.itertuples(index=False))[index::count]
     for row in progress(rows) if progress else rows:
         if folder.is_done(row.volume_id):
             skipped.append(row.volume_id)
