@@ -80,6 +80,14 @@ class LatentInverter:
         self.config = config
         self._gen = torch.Generator().manual_seed(config.seed)
 
+    def reseed(self, key: str) -> None:
+        """Restart the z₀ stream from (seed, key): a volume's z₀ then do not depend on which
+        volumes were scored before it (resumed and sharded runs reproduce a straight run)."""
+        import hashlib
+
+        digest = hashlib.sha256(f"{self.config.seed}:{key}".encode()).digest()
+        self._gen.manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
+
     def initial_latents(self, x: torch.Tensor) -> torch.Tensor:
         """z₀: the encoder's guess, or N(0, I) drawn from the inverter's seeded stream."""
         if self.config.mode != "iterative":

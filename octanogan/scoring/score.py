@@ -65,6 +65,7 @@ class VolumeScorer:
         import torch
 
         start = time.perf_counter()
+        self.inverter.reseed(volume_id)
         prep = preprocess_volume(volume.data, self.preprocess)
         centres = retina_grid(prep.ilm_flat, prep.bm_row, volume.shape[1], self.patch_size,
                               self.config.stride)
