@@ -73,6 +73,8 @@ class PhaseBars:
                                                    desc=label, unit="it")
         if bar.update(1):
             bar.set_postfix({k: f"{v:.3f}" for k, v in step.losses().items()}, refresh=False)
+        if step.iteration >= step.total:  # phase done: free the line for what comes next
+            bar.close()
 
     def close(self) -> None:
         for bar in self.bars.values():
