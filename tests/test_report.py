@@ -155,3 +155,10 @@ def test_cli_report_renders_and_reports_errors(rendered: Path, tmp_path: Path) -
     result = runner.invoke(app, ["report", str(tmp_path / "missing")])
     assert result.exit_code == 2
     assert "evaluation folder not found" in result.output
+
+
+def test_cohort_page_names_the_scoring_mode_and_its_settings(rendered: Path) -> None:
+    html = rendered.read_text()
+    summary = html.split("Scoring mode")[1].split("Volumes")[0]
+    assert "iterative" in summary and "steps 500" in summary and "lam 0.1" in summary
+    assert "hybrid_steps" not in summary

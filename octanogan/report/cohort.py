@@ -26,7 +26,9 @@ def operating_point_title(point: str) -> str:
 METRIC_TITLES = {"auroc": "AUROC", "ap": "AP", "pro": "PRO", "sensitivity": "Sensitivity",
                  "specificity": "Specificity", "precision": "Precision", "recall": "Recall",
                  "dice": "Dice"}
-SCORING_KEYS = ("steps", "lambda", "norm", "patch_size", "stride")
+SCORING_KEYS = ("steps", "hybrid_steps", "lam", "norm", "patch_size", "stride", "smooth_sigma")
+#: Settings that only mean something in some inversion modes.
+MODE_ONLY_KEYS = {"steps": "iterative", "hybrid_steps": "hybrid"}
 LONG_VALUE = 120
 
 
@@ -109,11 +111,13 @@ def provenance(ev: Evaluation) -> dict[str, Any]:
     run = info.get("run") or {}
     scoring = info.get("scoring") or {}
     versions = {**(scoring.get("versions") or {}), **(run.get("versions") or {})}
+    settings = {**scoring, **(scoring.get("inversion") or {})}  # inversion settings are nested
+    mode = settings.get("mode", "–")
+    shown = [k for k in SCORING_KEYS if k in settings and MODE_ONLY_KEYS.get(k, mode) == mode]
     summary = [
         ("Model run", display_value(run.get("run_dir", "")) or "–"),
-        ("Scoring mode", display_value(scoring.get("mode", "–"))),
-        ("Scoring settings", ", ".join(f"{k} {display_value(scoring[k])}"
-                                       for k in SCORING_KEYS if k in scoring) or "–"),
+        ("Scoring mode", display_value(mode)),
+        ("Scoring settings", ", ".join(f"{k} {display_value(settings[k])}" for k in shown) or "–"),
         ("Volumes", f"{len(ev.volumes)} scored"),
         ("Evaluated", str(info.get("date", "–"))),
     ]
