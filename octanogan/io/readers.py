@@ -40,7 +40,9 @@ def _check_finite(path: Path, data: np.ndarray) -> None:
 
 
 def _as_volume_array(path: Path, data: np.ndarray) -> np.ndarray:
-    data = np.squeeze(np.asarray(data)) if np.asarray(data).ndim > 3 else np.asarray(data)
+    data = np.asarray(data)
+    if data.ndim > 3:  # e.g. NIfTI with trailing singleton time/channel axes
+        data = np.squeeze(data)
     if data.ndim == 2:
         data = data[None]
     if data.ndim != 3:
@@ -60,9 +62,9 @@ def read_nifti(path: Path) -> OCTVolume:
         raise InputError(path, f"not a readable NIfTI file ({exc.__class__.__name__}: {exc})") from exc
     data = _as_volume_array(path, data)
     affine = np.asarray(image.affine, dtype=float)
-    spacing = spacing_from_affine(affine) if data.shape == image.shape else DEFAULT_SPACING_MM
-    return OCTVolume(data, spacing, affine if data.shape == image.shape else None,
-                     {"source": str(path), "format": "nifti"})
+    if data.shape != image.shape:  # squeezed or promoted: the stored affine no longer fits the axes
+        return OCTVolume(data, DEFAULT_SPACING_MM, None, {"source": str(path), "format": "nifti"})
+    return OCTVolume(data, spacing_from_affine(affine), affine, {"source": str(path), "format": "nifti"})
 
 
 def read_npy(path: Path) -> OCTVolume:
@@ -103,11 +105,10 @@ def read_image_folder(path: Path) -> OCTVolume:
     if not files:
         raise InputError(path, f"folder holds no B-scan images ({', '.join(IMAGE_SUFFIXES)})")
     bscans = [_read_image(f) for f in files]
-    shapes = {b.shape for b in bscans}
-    if len(shapes) > 1:
-        first = bscans[0].shape
-        odd = next(f for f, b in zip(files, bscans) if b.shape != first)
-        raise InputError(odd, f"B-scan shape {odd and _read_image(odd).shape} differs from {first}")
+    first = bscans[0].shape
+    for file, bscan in zip(files, bscans):
+        if bscan.shape != first:
+            raise InputError(file, f"B-scan shape {bscan.shape} differs from {first} ({files[0].name})")
     data = _as_volume_array(path, np.stack(bscans))
     return OCTVolume(data, DEFAULT_SPACING_MM, None,
                      {"source": str(path), "format": "image_folder", "n_files": len(files)})

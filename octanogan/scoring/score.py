@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from octanogan import __version__
 from octanogan.errors import OctanoganError
 from octanogan.fsutil import atomic_path, atomic_write_text, safe_name
 from octanogan.io import OCTVolume, read_volume, write_nifti
@@ -191,16 +190,6 @@ def _weights_hash(run_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def _versions() -> dict[str, str]:
-    import platform
-
-    import monai
-    import torch
-
-    return {"octanogan": __version__, "python": platform.python_version(), "torch": torch.__version__,
-            "monai": monai.__version__, "numpy": np.__version__}
-
-
 def score_manifest(
     run_dir: str | Path,
     manifest: pd.DataFrame,
@@ -225,6 +214,7 @@ def score_manifest(
         raise OctanoganError(f"--shard must be i/N with 0 <= i < N, got {index}/{count}")
     from octanogan.device import resolve_device
     from octanogan.training import load_run
+    from octanogan.training.run_folder import versions
 
     device = resolve_device(device_name)
     run = load_run(run_dir, device=device)
@@ -239,7 +229,7 @@ def score_manifest(
         "run_dir": str(Path(run_dir).resolve()), "run_hash": _weights_hash(Path(run_dir)),
         "patch_size": patch_size, "preprocess": dataclasses.asdict(preprocess),
         **{k: v for k, v in dataclasses.asdict(config).items() if k != "splits"},
-        "versions": _versions(),
+        "versions": versions(),
     })
     selected = manifest[manifest["split"].isin(config.splits)].reset_index(drop=True)
     start = time.perf_counter()
