@@ -6,18 +6,27 @@ import dataclasses
 from pathlib import Path
 from typing import Any, TypeVar
 
-from octanogan.errors import InputError
+from octanogan.errors import ConfigError, InputError
 
 T = TypeVar("T")
 
 
-def from_dict(cls: type[T], values: dict[str, Any], source: str = "config") -> T:
-    """Build dataclass ``cls`` from ``values``; unknown keys are an error naming ``source``."""
+def from_dict(cls: type[T], values: Any, source: str = "config") -> T:
+    """Build dataclass ``cls`` from ``values``; unknown keys or bad values are a ConfigError
+    naming ``source`` and the setting."""
+    if not isinstance(values, dict):
+        raise ConfigError(cls.__name__, f"must be a mapping of settings, got {values!r}", source)
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(values) - names)
+    unknown = sorted(set(map(str, values)) - names)
     if unknown:
-        raise InputError(source, f"unknown setting(s) {unknown} for {cls.__name__}; known: {sorted(names)}")
-    return cls(**values)
+        raise ConfigError(", ".join(unknown), f"is unknown for {cls.__name__}; known: {sorted(names)}",
+                          source)
+    try:
+        return cls(**values)
+    except ConfigError as exc:
+        if exc.source is not None:
+            raise
+        raise ConfigError(exc.setting, exc.problem, source) from None
 
 
 def to_dict(config: Any) -> dict[str, Any]:
@@ -34,8 +43,11 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         raise InputError(path, "config file not found")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError:
+        raise InputError(path, "not a text file (expected YAML)") from None
     except yaml.YAMLError as exc:
-        raise InputError(path, f"not valid YAML ({exc})") from exc
+        problem = " ".join(str(exc).split())
+        raise InputError(path, f"not valid YAML ({problem})") from None
     if not isinstance(data, dict):
         raise InputError(path, "config must be a YAML mapping")
     return data

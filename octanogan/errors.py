@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -28,3 +30,25 @@ class ManifestError(OctanoganError):
         if column is not None:
             where += f", column '{column}'"
         super().__init__(f"{where}: {problem}")
+
+
+class ConfigError(OctanoganError, ValueError):
+    """A setting out of range or of the wrong type: names the setting (and its source, if any)."""
+
+    def __init__(self, setting: str, problem: str, source: str | Path | None = None) -> None:
+        self.setting = setting
+        self.problem = problem
+        self.source = source
+        where = f"{source}: " if source else ""
+        super().__init__(f"{where}setting '{setting}' {problem}")
+
+
+@contextlib.contextmanager
+def about(path: str | Path) -> Iterator[None]:
+    """Name ``path`` in any OctanoganError raised inside (e.g. preprocessing of that file)."""
+    try:
+        yield
+    except (InputError, ManifestError):
+        raise
+    except OctanoganError as exc:
+        raise InputError(path, str(exc)) from None

@@ -44,17 +44,34 @@ def atomic_write_text(target: str | Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def _recover_swap(target: Path, old: Path) -> None:
+    """Finish a swap that a kill interrupted between its two renames: put the old folder back."""
+    if old.exists() and not target.exists():
+        os.replace(old, target)
+
+
 @contextlib.contextmanager
-def atomic_dir(target: str | Path) -> Iterator[Path]:
-    """Yield a temporary folder beside ``target``; on success it replaces ``target`` whole."""
+def atomic_dir(target: str | Path, kind: str) -> Iterator[Path]:
+    """Yield a temporary folder beside ``target``; on success it replaces ``target`` whole.
+
+    The new folder is marked as an octanogan output of ``kind``. ``target`` itself may only be
+    an octanogan folder of the same kind (callers check with
+    :func:`octanogan.outputs.folder.claim_output` before working; this is the last line of defence).
+    """
+    from octanogan.outputs.folder import claim_output, write_marker
+
     target = Path(target)
+    old = target.with_name(f".{target.name}.old")
+    _recover_swap(target, old)
+    claim_output(target, kind)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     os.chmod(tmp, 0o777 & ~_umask())
     try:
         yield tmp
+        write_marker(tmp, kind)
         if target.exists():
-            old = target.with_name(f".{target.name}.old")
+            claim_output(target, kind)
             shutil.rmtree(old, ignore_errors=True)
             os.replace(target, old)
             os.replace(tmp, target)
@@ -63,6 +80,20 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
             os.replace(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def link_tree(source: Path, destination: Path) -> None:
+    """Recreate ``source`` under ``destination`` with hard links (copies where links fail)."""
+    for path in sorted(source.rglob("*")):
+        target = destination / path.relative_to(source)
+        if path.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(path, target)
+        except OSError:
+            shutil.copy2(path, target)
 
 
 def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
@@ -80,10 +111,22 @@ def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
 
 
 def safe_name(identifier: str) -> str:
-    """A file-name-safe, collision-free stem for a volume id (ids may hold any characters)."""
+    """A file-name-safe, collision-free stem for a volume id (ids may hold any characters).
+
+    A plain id is its own stem; any other gets a readable slug plus 8 hex of its SHA-256. A plain
+    id that already ends like such a suffix is hashed too, so no id can take another's stem.
+    """
     import re
 
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", identifier).strip("._")[:60] or "volume"
-    if slug == identifier:
+    if slug == identifier and not re.search(r"-[0-9a-f]{8}$", identifier):
         return slug
     return f"{slug}-{hashlib.sha256(identifier.encode()).hexdigest()[:8]}"
+
+
+def relative_path(path: str | Path, folder: str | Path) -> str:
+    """``path`` relative to ``folder`` (POSIX separators), for records stored inside ``folder``."""
+    try:
+        return Path(os.path.relpath(Path(path).absolute(), Path(folder).absolute())).as_posix()
+    except ValueError:  # another drive on Windows
+        return str(Path(path).absolute())

@@ -6,16 +6,19 @@ A pipeline YAML (see ``pipelines/``) has one section per stage::
               or {manifest: path, annotations: path, markers: path}
     extract:  ExtractConfig fields (patch_size, stride, ...)
     train:    TrainConfig fields
-    score:    mode, steps, hybrid_steps, lam, norm, lr, stride, batch_size, weighting, seed
-    evaluate: n_bootstrap, seed
+    score:    InversionConfig fields (mode, steps, ...) and ScoreConfig fields (stride, ...)
+    evaluate: EvaluationConfig fields (n_bootstrap, seed, ...)
 
-``octanogan run PIPELINE --out DIR`` runs them in order into DIR/{data,patches,run,eval};
-a stage whose output is complete is reused, so an interrupted pipeline resumes.
+Every section is validated before any stage runs. ``octanogan run PIPELINE --out DIR`` runs the
+stages in order into DIR/{data,patches,run,eval}; a stage whose output is complete is reused, so
+an interrupted pipeline resumes, and DIR/pipeline.yaml records the settings it was made with.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -23,153 +26,290 @@ from typing import Any
 
 import pandas as pd
 
-from octanogan.errors import InputError
+from octanogan import checks
+from octanogan.config import from_dict, load_yaml, to_dict
+from octanogan.errors import ConfigError, InputError, OctanoganError
+from octanogan.outputs import run as run_layout
+from octanogan.outputs.folder import claim_output, write_marker
+from octanogan.scoring.config import InversionConfig, ScoreConfig
+
+SECTIONS = ("description", "data", "extract", "train", "score", "evaluate")
+INVERSION_KEYS = tuple(f.name for f in dataclasses.fields(InversionConfig))
+DATA_KEYS = ("phantom", "manifest", "annotations", "markers")
 
 
-def _provenance(run_dir: Path) -> dict[str, Any]:
-    run_json = Path(run_dir) / "run.json"
-    info: dict[str, Any] = {"run_dir": str(Path(run_dir).resolve())}
-    if run_json.is_file():
-        info.update(json.loads(run_json.read_text(encoding="utf-8")))
+@dataclasses.dataclass
+class PhantomSpec:
+    """The ``data.phantom`` section: a synthetic cohort made by the pipeline."""
+
+    healthy: int = 8
+    diseased: int = 4
+    shape: tuple[int, int, int] = (49, 496, 512)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        from octanogan.phantom.volume import check_shape
+
+        checks.integer("healthy", self.healthy, 0)
+        checks.integer("diseased", self.diseased, 0)
+        checks.integer("seed", self.seed, 0)
+        if self.healthy + self.diseased == 0:
+            raise ConfigError("healthy", "and 'diseased' cannot both be 0")
+        if not isinstance(self.shape, (list, tuple)) or len(self.shape) != 3 \
+                or not all(isinstance(s, int) and not isinstance(s, bool) for s in self.shape):
+            raise ConfigError("shape", f"must be three integers [B-scans, depth, width], got {self.shape!r}")
+        try:
+            self.shape = check_shape(tuple(self.shape))
+        except OctanoganError as exc:
+            raise ConfigError("shape", str(exc)) from None
+
+
+@dataclasses.dataclass
+class DataSpec:
+    """The ``data`` section: a phantom, or a manifest with optional annotations and markers."""
+
+    phantom: PhantomSpec | None = None
+    manifest: Path | None = None
+    annotations: Path | None = None
+    markers: Path | None = None
+
+
+@dataclasses.dataclass
+class Pipeline:
+    """A validated pipeline YAML."""
+
+    data: DataSpec
+    extract: Any
+    train: Any
+    score: ScoreConfig
+    evaluate: Any
+
+    def record(self) -> dict[str, Any]:
+        """What a pipeline output folder was made with (compared on reruns)."""
+        return json.loads(json.dumps(to_dict(self), default=str))
+
+
+def score_config(settings: Any, source: str) -> ScoreConfig:
+    """ScoreConfig from a flat ``score:`` section (inversion and scoring settings side by side)."""
+    if not isinstance(settings, dict):
+        raise ConfigError("score", "must be a mapping of settings", source)
+    inversion = from_dict(InversionConfig, {k: v for k, v in settings.items() if k in INVERSION_KEYS},
+                          source)
+    rest = {k: v for k, v in settings.items() if k not in INVERSION_KEYS}
+    return dataclasses.replace(from_dict(ScoreConfig, rest, source), inversion=inversion)
+
+
+def _data_spec(data: Any, pipeline: Path) -> DataSpec:
+    source = f"{pipeline} [data]"
+    if not isinstance(data, dict):
+        raise ConfigError("data", "must be a mapping", pipeline)
+    unknown = sorted(set(data) - set(DATA_KEYS))
+    if unknown:
+        raise ConfigError(", ".join(map(str, unknown)), f"is unknown; known: {list(DATA_KEYS)}", source)
+    if "phantom" in data:
+        if set(data) != {"phantom"}:
+            raise ConfigError("phantom", "excludes 'manifest', 'annotations' and 'markers'", source)
+        return DataSpec(phantom=from_dict(PhantomSpec, data["phantom"] or {}, f"{pipeline} [data.phantom]"))
+    if "manifest" not in data:
+        raise ConfigError("data", "needs 'phantom' or 'manifest'", pipeline)
+    base = Path(pipeline).parent
+
+    def resolve(key: str) -> Path | None:
+        value = data.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value:
+            raise ConfigError(key, f"must be a path, got {value!r}", source)
+        return Path(os.path.abspath(base / Path(value).expanduser()))
+
+    return DataSpec(manifest=resolve("manifest"), annotations=resolve("annotations"),
+                    markers=resolve("markers"))
+
+
+def load_pipeline(path: str | Path, device: str) -> Pipeline:
+    """Read and validate every section of a pipeline YAML before anything runs."""
+    from octanogan.evaluation import EvaluationConfig
+    from octanogan.patches.extract import ExtractConfig
+    from octanogan.training.config import TrainConfig
+
+    path = Path(path)
+    spec = load_yaml(path)
+    unknown = sorted(set(map(str, spec)) - set(SECTIONS))
+    if unknown:
+        raise InputError(path, f"unknown section(s) {unknown}; known: {list(SECTIONS)}")
+
+    def section(name: str) -> Any:
+        value = spec.get(name)
+        return {} if value is None else value
+
+    train = section("train")
+    if isinstance(train, dict):
+        train = {"device": device, **train}
+    return Pipeline(
+        data=_data_spec(section("data"), path),
+        extract=from_dict(ExtractConfig, section("extract"), f"{path} [extract]"),
+        train=from_dict(TrainConfig, train, f"{path} [train]"),
+        score=score_config(section("score"), f"{path} [score]"),
+        evaluate=from_dict(EvaluationConfig, section("evaluate"), f"{path} [evaluate]"),
+    )
+
+
+def run_provenance(run_dir: Path) -> dict[str, Any]:
+    """The run's record for evaluation.json (run folder path and its run.json)."""
+    info: dict[str, Any] = {"run_dir": str(Path(run_dir).absolute())}
+    try:
+        info.update(run_layout.read_record(run_dir))
+    except InputError:
+        pass
     return info
 
 
-def evaluate_stage(run_dir: Path, manifest_path: Path, manifest: pd.DataFrame, scores_dir: Path,
-                   out: Path, annotations: Path | None, markers: Path | None, n_bootstrap: int,
-                   seed: int, progress: Callable | None = None) -> Path:
-    """Metrics and report for a scored manifest; returns the report's index.html."""
-    from octanogan.evaluation import EvaluationConfig, evaluate_scores
+def prepare_evaluation(out: Path, scores_dir: Path, annotations: Path | None,
+                       markers: Path | None) -> tuple[dict[str, str], dict[int, str], Path | None]:
+    """Check the evaluation folder and read annotations and markers, before any scoring starts."""
     from octanogan.io.manifest import load_annotations, load_markers
-    from octanogan.report import render_report
 
+    claim_output(out, "evaluation")
+    inside = Path(scores_dir).resolve().parent == Path(out).resolve()
+    if Path(out).resolve() in Path(scores_dir).resolve().parents and not inside:
+        raise InputError(scores_dir, "a scores folder inside the evaluation folder must be a direct "
+                                     "subfolder of it")
     annotation_map = load_annotations(annotations) if annotations else {}
     if markers is None and annotations is not None:
         markers = Path(annotations).parent / "markers.json"
-    if markers is None or not Path(markers).is_file():
-        if annotation_map:
-            raise InputError(markers or Path(annotations).parent / "markers.json",
-                             "marker table not found; pass --markers")
-        marker_map: dict[int, str] = {}
-    else:
+    marker_map: dict[int, str] = {}
+    if markers is not None and Path(markers).is_file():
         marker_map = load_markers(markers)
-    provenance = {"run": _provenance(run_dir), "manifest": str(Path(manifest_path).resolve()),
-                  "annotations": str(Path(annotations).resolve()) if annotations else None}
-    config = EvaluationConfig(n_bootstrap=n_bootstrap, seed=seed)
-    evaluate_scores(Path(scores_dir), manifest, annotation_map, marker_map, Path(out), config, provenance)
-    record = json.loads((Path(out) / "evaluation.json").read_text(encoding="utf-8"))
+    elif annotation_map:
+        raise InputError(markers or Path(annotations).parent / "markers.json",  # type: ignore[arg-type]
+                         "marker table not found; pass --markers")
+    if inside:  # the scores will be written inside OUT: mark it as ours before scoring starts
+        Path(out).mkdir(parents=True, exist_ok=True)
+        write_marker(out, "evaluation")
+    return annotation_map, marker_map, Path(markers) if marker_map else None
+
+
+def evaluate_stage(run_dir: Path, manifest_path: Path, manifest: pd.DataFrame, scores_dir: Path,
+                   out: Path, annotations: Path | None, annotation_map: dict[str, str],
+                   marker_map: dict[int, str], config: Any, progress: Callable | None = None) -> Path:
+    """Metrics and report for a scored manifest, built beside ``out`` and swapped in whole.
+
+    A failure leaves the previous evaluation (and its report) untouched. A scores folder inside
+    ``out`` is carried into the new folder with hard links. Returns the report's index.html.
+    """
+    from octanogan.evaluation import evaluate_scores
+    from octanogan.fsutil import atomic_dir, link_tree
+    from octanogan.report.render import render_into
+
+    out, scores_dir = Path(out), Path(scores_dir)
+    inside = scores_dir.resolve().parent == out.resolve()
+    provenance = {"run": run_provenance(run_dir), "manifest": str(Path(manifest_path).absolute()),
+                  "annotations": str(Path(annotations).absolute()) if annotations else None}
+    with atomic_dir(out, "evaluation") as tmp:
+        used_scores = scores_dir
+        if inside:
+            used_scores = tmp / scores_dir.name
+            link_tree(scores_dir, used_scores)
+        evaluate_scores(used_scores, manifest, annotation_map, marker_map, tmp, config, provenance)
+        record = json.loads((tmp / "evaluation.json").read_text(encoding="utf-8"))
+        report_progress = (lambda items: progress(items, desc="report", unit="vol")) if progress else None
+        render_into(tmp, tmp / "report", progress=report_progress)
     for warning in record.get("warnings", []):
         print(f"warning: {warning}", file=sys.stderr)
-    report_progress = (lambda items: progress(items, desc="report", unit="vol")) if progress else None
-    return render_report(Path(out), progress=report_progress)
+    return out / "report" / "index.html"
 
 
-SECTIONS = {"data", "extract", "train", "score", "evaluate", "seed", "description"}
-INVERSION_KEYS = {"mode", "steps", "hybrid_steps", "lam", "norm", "lr", "seed"}
-
-
-def run_pipeline(pipeline: Path, out: Path, device: str, echo: Callable[[str], None],
+def run_pipeline(pipeline_path: Path, out: Path, device: str, echo: Callable[[str], None],
                  progress: Callable, on_train_iteration: Callable | None = None) -> Path:
     """Run every stage of a pipeline YAML into ``out``; returns the report's index.html."""
-    from octanogan.config import load_yaml
+    import yaml
 
-    spec = load_yaml(pipeline)
-    unknown = set(spec) - SECTIONS
-    if unknown:
-        raise InputError(pipeline, f"unknown section(s) {sorted(unknown)}; known: {sorted(SECTIONS)}")
-    out = Path(out)
-    manifest_path, annotations, markers = _data_stage(spec.get("data", {}), pipeline, out, echo)
-    store = _extract_stage(spec.get("extract", {}), f"{pipeline} [extract]", manifest_path, out, echo,
-                           progress)
-    run_dir = _train_stage(spec.get("train", {}), f"{pipeline} [train]", store, out, device, echo,
-                           on_train_iteration)
-    manifest = _score_stage(spec.get("score", {}), f"{pipeline} [score]", run_dir, manifest_path, out,
-                            device, echo, progress)
-    evaluate_spec = spec.get("evaluate", {})
+    from octanogan.fsutil import atomic_write_text
+
+    pipeline = load_pipeline(pipeline_path, device)
+    out = Path(os.path.abspath(out))
+    inputs = [p for p in (pipeline.data.manifest,) if p is not None]
+    record = pipeline.record()
+    if claim_output(out, "pipeline", inputs):
+        saved = load_yaml(out / "pipeline.yaml") if (out / "pipeline.yaml").is_file() else None
+        if saved != record:
+            raise InputError(out, "holds a pipeline run made with other settings (see its pipeline.yaml); "
+                                  "choose a new --out")
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        write_marker(out, "pipeline")
+        atomic_write_text(out / "pipeline.yaml", yaml.safe_dump(record, sort_keys=False))
+    manifest_path, annotations, markers = _data_stage(pipeline.data, out, echo)
     eval_dir = out / "eval"
-    index = evaluate_stage(run_dir, manifest_path, manifest, eval_dir / "scores", eval_dir,
-                           annotations, markers, int(evaluate_spec.get("n_bootstrap", 1000)),
-                           int(evaluate_spec.get("seed", 0)), progress)
+    annotation_map, marker_map, _ = prepare_evaluation(eval_dir, eval_dir / "scores", annotations, markers)
+    store = _extract_stage(pipeline.extract, manifest_path, out, echo, progress)
+    run_dir = _train_stage(pipeline.train, store, out, echo, on_train_iteration)
+    manifest = _score_stage(pipeline.score, run_dir, manifest_path, eval_dir / "scores", device, echo,
+                            progress)
+    index = evaluate_stage(run_dir, manifest_path, manifest, eval_dir / "scores", eval_dir, annotations,
+                           annotation_map, marker_map, pipeline.evaluate, progress)
     _print_headline(eval_dir, echo)
     return index
 
 
-def _extract_stage(settings: dict[str, Any], source: str, manifest_path: Path, out: Path,
-                   echo: Callable[[str], None], progress: Callable) -> Path:
-    from octanogan.config import from_dict
-    from octanogan.patches.extract import ExtractConfig, extract_store
+def _data_stage(data: DataSpec, out: Path,
+                echo: Callable[[str], None]) -> tuple[Path, Path | None, Path | None]:
+    if data.phantom is None:
+        return data.manifest, data.annotations, data.markers  # type: ignore[return-value]
+    from octanogan.phantom import make_cohort
+
+    folder = out / "data"
+    if (folder / "manifest.csv").is_file() and claim_output(folder, "cohort"):
+        echo(f"[phantom] reusing {folder}")
+    else:
+        spec = data.phantom
+        make_cohort(folder, n_healthy=spec.healthy, n_diseased=spec.diseased, shape=spec.shape,
+                    seed=spec.seed)
+        echo(f"[phantom] cohort in {folder}")
+    return folder / "manifest.csv", folder / "annotations.csv", folder / "markers.json"
+
+
+def _extract_stage(config: Any, manifest_path: Path, out: Path, echo: Callable[[str], None],
+                   progress: Callable) -> Path:
+    from octanogan.patches.extract import extract_store
+    from octanogan.patches.store import is_complete_store
 
     store = out / "patches"
-    if (store / "settings.json").is_file():
+    if is_complete_store(store):
         echo(f"[extract] reusing {store}")
         return store
-    summary = extract_store(manifest_path, store, from_dict(ExtractConfig, settings, source), progress)
+    summary = extract_store(manifest_path, store, config, progress)
     echo(f"[extract] {summary.n_patches} patches from {summary.n_volumes} volumes "
          f"in {summary.seconds:.1f} s")
     return store
 
 
-def _train_stage(settings: dict[str, Any], source: str, store: Path, out: Path, device: str,
-                 echo: Callable[[str], None], on_iteration: Callable | None) -> Path:
-    from octanogan.config import from_dict
-    from octanogan.training import TrainConfig, train
+def _train_stage(config: Any, store: Path, out: Path, echo: Callable[[str], None],
+                 on_iteration: Callable | None) -> Path:
+    from octanogan.training import train
 
     run_dir = out / "run"
-    if (run_dir / "run.json").is_file() and (run_dir / "generator.pt").is_file() \
-            and json.loads((run_dir / "run.json").read_text(encoding="utf-8")).get("finished"):
+    if run_layout.is_finished(run_dir):
         echo(f"[train] reusing {run_dir}")
         return run_dir
-    config = from_dict(TrainConfig, {"device": device, **settings}, source)
-    summary = train(store, run_dir, config, resume=(run_dir / "checkpoint.pt").is_file(),
+    summary = train(store, run_dir, config, resume=run_layout.is_resumable(run_dir),
                     on_iteration=on_iteration)
     echo(f"[train] {summary.gan_iterations} GAN + {summary.encoder_iterations} encoder iterations "
          f"in {summary.seconds:.0f} s -> {run_dir}")
     return run_dir
 
 
-def _score_stage(settings: dict[str, Any], source: str, run_dir: Path, manifest_path: Path, out: Path,
-                 device: str, echo: Callable[[str], None], progress: Callable) -> pd.DataFrame:
-    from octanogan.config import from_dict
+def _score_stage(config: ScoreConfig, run_dir: Path, manifest_path: Path, scores_dir: Path, device: str,
+                 echo: Callable[[str], None], progress: Callable) -> pd.DataFrame:
     from octanogan.io.manifest import load_manifest
-    from octanogan.scoring.inversion import InversionConfig
-    from octanogan.scoring.score import ScoreConfig, score_manifest
+    from octanogan.scoring.score import score_manifest
 
-    inversion = from_dict(InversionConfig, {k: v for k, v in settings.items() if k in INVERSION_KEYS},
-                          source)
-    config = from_dict(ScoreConfig, {k: v for k, v in settings.items() if k not in INVERSION_KEYS},
-                       source)
-    config.inversion = inversion
     manifest = load_manifest(manifest_path)
-    summary = score_manifest(run_dir, manifest, out / "eval" / "scores", config, device,
+    summary = score_manifest(run_dir, manifest, scores_dir, config, device,
                              progress=lambda rows: progress(rows, desc="score", unit="vol"))
     echo(f"[score] {len(summary.scored)} volumes ({summary.n_patches} patches, "
-         f"{summary.seconds:.1f} s, mode {inversion.mode}); {len(summary.skipped)} reused")
+         f"{summary.seconds:.1f} s, mode {config.inversion.mode}); {len(summary.skipped)} reused")
     return manifest
-
-
-def _data_stage(data: dict[str, Any], pipeline: Path, out: Path,
-                echo: Callable[[str], None]) -> tuple[Path, Path | None, Path | None]:
-    if "phantom" in data:
-        from octanogan.phantom import make_cohort
-
-        options = dict(data["phantom"])
-        folder = out / "data"
-        if (folder / "manifest.csv").is_file():
-            echo(f"[phantom] reusing {folder}")
-        else:
-            make_cohort(folder, n_healthy=int(options.get("healthy", 8)),
-                        n_diseased=int(options.get("diseased", 4)),
-                        shape=tuple(options.get("shape", (49, 496, 512))),
-                        seed=int(options.get("seed", 0)))
-            echo(f"[phantom] cohort in {folder}")
-        return folder / "manifest.csv", folder / "annotations.csv", folder / "markers.json"
-    if "manifest" not in data:
-        raise InputError(pipeline, "section 'data' needs 'phantom' or 'manifest'")
-    base = Path(pipeline).parent
-
-    def resolve(key: str) -> Path | None:
-        return (base / data[key]).resolve() if data.get(key) else None
-
-    return resolve("manifest"), resolve("annotations"), resolve("markers")  # type: ignore[return-value]
 
 
 def _print_headline(eval_dir: Path, echo: Callable[[str], None]) -> None:

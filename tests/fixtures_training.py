@@ -21,6 +21,6 @@ def make_store(folder: Path, n_patches: int = 96, patch_size: int = 32, shard_si
                       -1, 1).astype(np.float32)
     writer = PatchStoreWriter(folder, patch_size, shard_size)
     centres = np.arange(n_patches)
-    writer.add(patches, "synthetic-01", 0, centres, centres, "synthetic")
+    writer.add(patches, "synthetic-01", 0, centres, centres)
     writer.close({"stride": patch_size, "synthetic": True})
     return folder

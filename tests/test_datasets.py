@@ -45,10 +45,13 @@ def test_kermany_manifest_labels_splits_and_points_at_the_jpegs(tmp_path):
     assert manifest.loc["DRUSEN-val0-1", ["split", "diagnosis"]].tolist() == ["val", "DRUSEN"]
     assert manifest.loc["DME-test0-1", "split"] == "test"
     assert read_volume(manifest.loc["DME-test0-1", "path"]).shape == (1, 12, 16)
+    assert set(manifest["device"]) == {"heidelberg"}
+    assert json.loads((out / "octanogan.json").read_text())["kind"] == "converted"
 
 
 def test_kermany_without_class_folders_is_refused(tmp_path):
-    result = convert_dataset("kermany", tmp_path, tmp_path / "out")
+    (tmp_path / "root").mkdir()
+    result = convert_dataset("kermany", tmp_path / "root", tmp_path / "out")
     assert result.exit_code != 0 and "no OCT2017 class folders" in result.output
 
 
@@ -108,6 +111,8 @@ def test_retouch_volumes_label_maps_annotations_and_markers(tmp_path):
     np.testing.assert_allclose(spectralis.data, image16 * (255 / 65535), rtol=1e-5)
     assert set(load_annotations(out / "annotations.csv")) == set(manifest.index)
     assert load_markers(out / "markers.json") == {1: "IRF", 2: "SRF", 3: "PED"}
+    assert manifest.loc["Cirrus_TRAIN001", "device"] == "zeiss"
+    assert manifest.loc["Spectralis_TRAIN025", "device"] == "heidelberg"
 
 
 def test_retouch_label_map_of_another_shape_is_refused(tmp_path):
@@ -150,22 +155,68 @@ def test_duke_v5_keeps_graded_bscans_and_binarises_fluid(tmp_path):
 
 def test_duke_v73_hdf5_file_is_read_too(tmp_path):
     images, fluid = duke_arrays()
-    path = tmp_path / "Subject_02.mat"
+    (tmp_path / "duke").mkdir()
+    path = tmp_path / "duke" / "Subject_02.mat"
     with h5py.File(path, "w", userblock_size=512) as handle:  # MATLAB v7.3 layout
         handle["images"], handle["manualFluid1"] = images.T, fluid.T
     header = b"MATLAB 7.3 MAT-file, Platform: GLNXA64".ljust(116) + bytes(8) + b"\x00\x02IM"
     with open(path, "r+b") as raw:
         raw.write(header)
-    report = duke_dme_to_nifti(tmp_path, tmp_path / "out")
+    report = duke_dme_to_nifti(tmp_path / "duke", tmp_path / "out")
     assert len(report.rows) == 1, report.refused
     volume = read_volume(tmp_path / "out" / report.rows[0]["path"])
     np.testing.assert_array_equal(volume.data, np.moveaxis(images, -1, 0)[[1, 3]])
 
 
 def test_duke_file_without_fluid_is_refused(tmp_path):
-    scipy.io.savemat(tmp_path / "Subject_03.mat", {"images": np.zeros((4, 4, 2))})
-    result = convert_dataset("duke", tmp_path, tmp_path / "out")
+    (tmp_path / "duke").mkdir()
+    scipy.io.savemat(tmp_path / "duke" / "Subject_03.mat", {"images": np.zeros((4, 4, 2))})
+    result = convert_dataset("duke", tmp_path / "duke", tmp_path / "out")
     assert result.exit_code != 0 and "manualFluid1" in result.output
+
+
+def test_duke_same_subject_name_in_two_folders_gets_two_ids(tmp_path):
+    images, fluid = duke_arrays()
+    for folder in ("grader_a", "grader_b"):
+        (tmp_path / "duke" / folder).mkdir(parents=True)
+        scipy.io.savemat(tmp_path / "duke" / folder / "Subject_01.mat",
+                         {"images": images, "manualFluid1": fluid})
+    report = duke_dme_to_nifti(tmp_path / "duke", tmp_path / "out")
+    assert [r["volume_id"] for r in report.rows] == ["Subject_01", "grader_b_Subject_01"]
+    assert len({r["path"] for r in report.rows}) == 2
+
+
+def one_line_error(result) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.output
+    return lines[0]
+
+
+def test_dataset_into_a_finished_conversion_is_refused_and_changes_nothing(tmp_path):
+    images, fluid = duke_arrays()
+    (tmp_path / "duke").mkdir()
+    scipy.io.savemat(tmp_path / "duke" / "Subject_01.mat", {"images": images, "manualFluid1": fluid})
+    out = tmp_path / "out"
+    assert convert_dataset("duke", tmp_path / "duke", out).exit_code == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    result = convert_dataset("duke", tmp_path / "duke", out)
+    assert result.exit_code == 2 and "holds converted volumes already" in one_line_error(result)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_dataset_out_inside_its_root_or_foreign_is_refused(tmp_path):
+    root = tmp_path / "OCT2017"
+    (root / "train" / "NORMAL").mkdir(parents=True)
+    iio.imwrite(root / "train" / "NORMAL" / "NORMAL-1-1.jpeg", np.full((12, 16), 100, np.uint8))
+    result = convert_dataset("kermany", root, root / "out")
+    assert result.exit_code == 2 and "inside the input folder" in one_line_error(result)
+    assert not (root / "out").exists()
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    result = convert_dataset("kermany", root, foreign)
+    assert result.exit_code == 2 and "not written by octanogan" in one_line_error(result)
+    assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
 
 
 def test_unknown_dataset_is_a_clear_error(tmp_path):

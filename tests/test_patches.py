@@ -45,7 +45,7 @@ def test_cut_patches_matches_slicing():
 def _write_store(folder, n=10, patch=8, shard_size=4):
     writer = PatchStoreWriter(folder, patch, shard_size=shard_size)
     data = np.linspace(-1, 1, n * patch * patch, dtype=np.float32).reshape(n, patch, patch)
-    writer.add(data, "vol<1>", 0, np.arange(n), np.arange(n) + 100, "v.nii.gz")
+    writer.add(data, "vol<1>", 0, np.arange(n), np.arange(n) + 100)
     writer.close({"stride": 4})
     return data
 

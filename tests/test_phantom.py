@@ -9,9 +9,10 @@ import pytest
 from typer.testing import CliRunner
 
 from octanogan.cli import app
-from octanogan.errors import OctanoganError
+from octanogan.errors import InputError, OctanoganError
 from octanogan.io import affine_from_spacing, read_label_map, read_volume
 from octanogan.io.manifest import load_annotations, load_manifest, load_markers
+from octanogan.outputs.folder import marker_kind, write_marker
 from octanogan.phantom import MARKERS, PhantomVolume, generate_volume, make_cohort
 from octanogan.phantom.cohort import healthy_splits, spacing_for_shape, volume_seed
 
@@ -186,3 +187,37 @@ def test_cli_bad_shape_is_one_line_error(tmp_path, shape):
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and "shape" in lines[0]
     assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--healthy", "-1"], "non-negative"),
+    (["--healthy", "0", "--diseased", "0"], "not both zero"),
+    (["--seed", "-3"], "seed"),
+])
+def test_cli_bad_counts_or_seed_are_one_line_errors(tmp_path, args, words):
+    result = CliRunner().invoke(app, ["phantom", str(tmp_path / "c"), "--shape", "2,96,96", *args])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and words in lines[0]
+    assert not (tmp_path / "c").exists()
+
+
+def test_make_cohort_marks_its_folder_and_refuses_a_finished_cohort(tmp_path):
+    manifest = make_cohort(tmp_path / "c", 1, 0, shape=(2, 96, 96), seed=1)
+    assert marker_kind(tmp_path / "c") == "cohort"
+    before = manifest.read_bytes()
+    with pytest.raises(InputError, match="holds a phantom cohort already"):
+        make_cohort(tmp_path / "c", 2, 0, shape=(2, 96, 96), seed=2)
+    assert manifest.read_bytes() == before
+
+
+def test_make_cohort_completes_an_unfinished_cohort(tmp_path):
+    """A killed run leaves the marker and some volumes but no manifest: a rerun (the pipeline's)
+    writes the cohort."""
+    folder = tmp_path / "data"
+    (folder / "images").mkdir(parents=True)
+    write_marker(folder, "cohort")
+    (folder / "images" / "healthy_000.nii.gz").write_bytes(b"truncated")
+    manifest = make_cohort(folder, n_healthy=1, n_diseased=1, shape=(2, 96, 96), seed=0)
+    assert len(load_manifest(manifest)) == 2
+    assert read_volume(folder / "images" / "healthy_000.nii.gz").shape == (2, 96, 96)

@@ -92,8 +92,8 @@ def test_bad_volume_stops_or_is_skipped_with_keep_going(tiny_run, tiny_cohort, t
 
 
 def test_unknown_mode_and_missing_run(tiny_cohort, tmp_path, cli):
-    assert "mode must be one of" in cli("score", tmp_path, tiny_cohort, "--out", tmp_path / "s",
-                                        "--mode", "magic").output
+    result = cli("score", tmp_path, tiny_cohort, "--out", tmp_path / "s", "--mode", "magic")
+    assert result.exit_code == 2 and "'magic' is not one of" in result.output
     result = cli("score", tmp_path / "none", tiny_cohort, "--out", tmp_path / "s")
     assert result.exit_code == 2 and "run folder not found" in result.output
 

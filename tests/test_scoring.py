@@ -47,8 +47,8 @@ def test_batched_inversion_equals_one_patch_at_a_time(networks, mode):
 def test_iterative_steps_lower_the_loss(networks):
     x = _patches(4)
     z0 = torch.randn(4, SPEC.latent_dim, generator=torch.Generator().manual_seed(3))
-    start = LatentInverter(*networks, SPEC.latent_dim, InversionConfig(steps=0)).invert(x, z0)
-    end = LatentInverter(*networks, SPEC.latent_dim, InversionConfig(steps=40)).invert(x, z0)
+    start = LatentInverter(*networks, SPEC.latent_dim, InversionConfig(mode="iterative", steps=0)).invert(x, z0)
+    end = LatentInverter(*networks, SPEC.latent_dim, InversionConfig(mode="iterative", steps=40)).invert(x, z0)
     assert (end.score < start.score).all()
 
 
@@ -69,7 +69,7 @@ def test_encoder_modes_need_an_encoder(networks):
 def test_invalid_settings_are_refused():
     with pytest.raises(ValueError, match="mode"):
         InversionConfig(mode="magic")
-    with pytest.raises(ValueError, match="lambda"):
+    with pytest.raises(ValueError, match="lam"):
         InversionConfig(lam=1.5)
 
 
@@ -115,7 +115,7 @@ def test_smoothing_keeps_a_constant_map_constant_up_to_its_edges():
 
 
 def test_reseeding_makes_iterative_start_depend_only_on_the_key(networks):
-    inverter = LatentInverter(*networks, SPEC.latent_dim, InversionConfig(steps=0))
+    inverter = LatentInverter(*networks, SPEC.latent_dim, InversionConfig(mode="iterative", steps=0))
     x = _patches(3)
     inverter.reseed("volume-b")
     first = inverter.initial_latents(x)

@@ -70,7 +70,7 @@ def test_config_from_flat_yaml_pipeline_section_and_overrides(tmp_path):
     assert load_train_config(None, {"lr": 1e-3}).lr == 1e-3
 
 
-@pytest.mark.parametrize("text, message", [("iterationz: 5\n", "unknown setting"),
+@pytest.mark.parametrize("text, message", [("iterationz: 5\n", "'iterationz' is unknown"),
                                            ("batch_size: many\n", "batch_size"),
                                            ("lr: fast\n", "lr"),
                                            ("objective: lsgan\n", "objective"),

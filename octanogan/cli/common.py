@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import sys
 from collections.abc import Callable
@@ -23,6 +24,17 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def os_error_message(exc: OSError) -> str:
+    """One line for a failed file operation: the file, then what the system said."""
+    problem = exc.strerror or str(exc) or type(exc).__name__
+    if exc.errno == errno.ENOSPC:
+        problem += "; free some space and run the command again (finished outputs are kept)"
+    where = exc.filename or "file system"
+    if exc.filename2:
+        where = f"{where} -> {exc.filename2}"
+    return f"{where}: {problem}"
+
+
 def handle_errors(func: F) -> F:
     """Turn user-facing errors into one line on stderr and a non-zero exit code."""
 
@@ -41,6 +53,10 @@ def handle_errors(func: F) -> F:
             if STATE["debug"]:
                 raise
             fail("out of memory; try a smaller --batch-size", code=3)
+        except OSError as exc:  # read-only folder, full disk, permissions: name the file
+            if STATE["debug"]:
+                raise
+            fail(os_error_message(exc))
 
     return wrapper  # type: ignore[return-value]
 

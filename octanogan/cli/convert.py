@@ -20,15 +20,19 @@ def register(app: typer.Typer) -> None:
         inputs: list[Path] = typer.Argument(
             ..., help="Files or folders to convert (vendor files, DICOM, B-scan image folders, "
                       "NIfTI, .npy); with --dataset, the dataset's root folder."),
-        out: Path = typer.Option(..., "--out", help="Output folder (volumes/, manifest.csv)."),
+        out: Path = typer.Option(
+            ..., "--out", help="Output folder (volumes/, manifest.csv): new, empty, or an earlier "
+                               "conversion to add to; never inside or around an input."),
         label: str = typer.Option("healthy", help="Manifest label: healthy or diseased."),
         split: str = typer.Option("train", help="Manifest split: train, val or test."),
         dataset: str = typer.Option(
             None, help=f"Convert a public dataset laid out as released: {', '.join(DATASET_NAMES)}"
                        " (label and split then come from the dataset)."),
         pseudonymise: bool = typer.Option(
-            False, help="Name volumes by a hash of the file, not its name (vendor file names "
-                        "often hold patient ids)."),
+            True, "--pseudonymise/--keep-names",
+            help="Name volumes by a hash of the file's content (default: vendor file names often "
+                 "hold patient ids), or keep the file names as volume ids. Ignored with "
+                 "--dataset (public datasets keep their public case names)."),
     ) -> None:
         """Convert OCT inputs to NIfTI volumes and a manifest; unusable files are listed."""
         def bar(items):  # type: ignore[no-untyped-def]

@@ -22,17 +22,22 @@ def parse_shape(text: str) -> tuple[int, int, int]:
 
 @handle_errors
 def phantom(
-    out_dir: Path = typer.Argument(..., help="Folder to write the cohort into (created if missing)."),
-    healthy: int = typer.Option(8, "--healthy", min=0, help="Number of healthy volumes (train/val/test)."),
-    diseased: int = typer.Option(4, "--diseased", min=0, help="Number of diseased volumes (all test)."),
+    out_dir: Path = typer.Argument(..., help="New or empty folder to write the cohort into (created if "
+                                             "missing); a finished cohort is never replaced."),
+    healthy: int = typer.Option(8, "--healthy", help="Number of healthy volumes (train/val/test)."),
+    diseased: int = typer.Option(4, "--diseased", help="Number of diseased volumes (all test)."),
     shape: str = typer.Option("49,496,512", "--shape", help="Volume shape B-scans,depth,width."),
-    seed: int = typer.Option(0, "--seed", min=0, help="Cohort seed; the same seed writes the same files."),
+    seed: int = typer.Option(0, "--seed", help="Cohort seed (0 or more); the same seed writes the "
+                                               "same files."),
 ) -> None:
     """Write a synthetic macular SD-OCT cohort: NIfTI volumes, label maps, boundaries, manifest."""
     from octanogan.phantom import make_cohort
+    from octanogan.phantom.cohort import check_cohort_args, claim_cohort
     from octanogan.phantom.volume import check_shape
 
     volume_shape = check_shape(parse_shape(shape))
+    check_cohort_args(healthy, diseased, seed)
+    claim_cohort(out_dir)  # before the progress bar: a refusal is one line
     start = time.perf_counter()
     with progress(total=healthy + diseased, desc="phantom", unit="volume") as bar:
         manifest = make_cohort(out_dir, healthy, diseased, volume_shape, seed,

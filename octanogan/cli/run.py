@@ -7,13 +7,14 @@ from pathlib import Path
 import typer
 
 from octanogan.cli.common import PhaseBars, handle_errors, progress
+from octanogan.device import DeviceName
 
 
 @handle_errors
 def run(
     pipeline: Path = typer.Argument(..., help="Pipeline YAML (see pipelines/)."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for all stage outputs."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    device: DeviceName = typer.Option("auto", "--device", help="Where to train and score."),
 ) -> None:
     """Run phantom/data, extract, train, score, evaluate and report from one YAML."""
     import time

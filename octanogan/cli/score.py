@@ -1,4 +1,8 @@
-"""``octanogan score`` and ``octanogan evaluate``."""
+"""``octanogan score`` and ``octanogan evaluate``.
+
+Option defaults and choices come from the config dataclasses (torch-free modules), so ``--help``
+shows them without loading torch and the CLI never repeats a default by hand.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +11,17 @@ from pathlib import Path
 import typer
 
 from octanogan.cli.common import handle_errors, progress
+from octanogan.device import DeviceName
+from octanogan.scoring.config import InversionConfig, Mode, Norm, ScoreConfig, Weighting
 
 MODE_HELP = "iterative (AnoGAN, Γ Adam steps on z), encoder (f-AnoGAN) or hybrid (encoder, then steps)."
+INVERSION, SCORING = InversionConfig(), ScoreConfig()
 
 
 def _score_config(mode: str, steps: int, hybrid_steps: int, lam: float, norm: str, lr: float,
-                  stride: int, batch_size: int, weighting: str, smooth: float, seed: int):  # noqa: ANN202
-    from octanogan.errors import OctanoganError
-    from octanogan.scoring.inversion import InversionConfig
-    from octanogan.scoring.score import ScoreConfig
-
-    try:
-        inversion = InversionConfig(mode=mode, steps=steps, hybrid_steps=hybrid_steps, lam=lam,
-                                    norm=norm, lr=lr, seed=seed)
-    except ValueError as exc:
-        raise OctanoganError(str(exc)) from exc
+                  stride: int, batch_size: int, weighting: str, smooth: float, seed: int) -> ScoreConfig:
+    inversion = InversionConfig(mode=mode, steps=steps, hybrid_steps=hybrid_steps, lam=lam, norm=norm,
+                                lr=lr, seed=seed)
     return ScoreConfig(inversion=inversion, stride=stride, batch_size=batch_size, weighting=weighting,
                        smooth_sigma=smooth)
 
@@ -36,7 +36,7 @@ def _parse_shard(text: str) -> tuple[int, int]:
     return index, count
 
 
-def _run_scoring(run_dir: Path, manifest_path: Path, out: Path, config, device: str,  # noqa: ANN001
+def _run_scoring(run_dir: Path, manifest_path: Path, out: Path, config: ScoreConfig, device: str,
                  keep_going: bool, shard: str = "0/1"):  # noqa: ANN202
     from octanogan.io.manifest import load_manifest
     from octanogan.scoring.score import score_manifest
@@ -55,18 +55,20 @@ def _run_scoring(run_dir: Path, manifest_path: Path, out: Path, config, device: 
 
 
 # Shared options of score and evaluate.
-MODE = typer.Option("hybrid", "--mode", help=MODE_HELP)
-STEPS = typer.Option(500, "--steps", help="Γ: Adam steps on z in iterative mode.")
-HYBRID_STEPS = typer.Option(50, "--hybrid-steps", help="Adam steps after the encoder in hybrid mode.")
-LAMBDA = typer.Option(0.1, "--lambda", help="λ: weight of the feature (discrimination) loss.")
-NORM = typer.Option("l1", "--norm", help="l1 (paper) or l2 residuals.")
-LR = typer.Option(0.05, "--lr", help="Adam learning rate for z.")
-STRIDE = typer.Option(32, "--stride", help="Distance between patch centres when scoring.")
-BATCH = typer.Option(256, "--batch-size", help="Patches inverted together.")
-WEIGHTING = typer.Option("uniform", "--weighting", help="uniform or gaussian blending of overlaps.")
-SMOOTH = typer.Option(0.0, "--smooth", help="Gaussian σ (pixels) for the residual map; 0: raw |x-G(z)|.")
-SEED = typer.Option(0, "--seed", help="Seed for z₀ in iterative mode.")
-DEVICE = typer.Option("auto", "--device", help="auto, cpu or cuda.")
+MODE = typer.Option(INVERSION.mode, "--mode", help=MODE_HELP)
+STEPS = typer.Option(INVERSION.steps, "--steps", help="Γ: Adam steps on z in iterative mode.")
+HYBRID_STEPS = typer.Option(INVERSION.hybrid_steps, "--hybrid-steps",
+                            help="Adam steps after the encoder in hybrid mode.")
+LAMBDA = typer.Option(INVERSION.lam, "--lambda", help="λ: weight of the feature (discrimination) loss.")
+NORM = typer.Option(INVERSION.norm, "--norm", help="l1 (paper) or l2 residuals.")
+LR = typer.Option(INVERSION.lr, "--lr", help="Adam learning rate for z.")
+STRIDE = typer.Option(SCORING.stride, "--stride", help="Distance between patch centres when scoring.")
+BATCH = typer.Option(SCORING.batch_size, "--batch-size", help="Patches inverted together.")
+WEIGHTING = typer.Option(SCORING.weighting, "--weighting", help="Blending of overlapping patches.")
+SMOOTH = typer.Option(SCORING.smooth_sigma, "--smooth",
+                      help="Gaussian σ (pixels) for the residual map; 0: raw |x-G(z)|.")
+SEED = typer.Option(INVERSION.seed, "--seed", help="Seed for z₀ in iterative mode.")
+DEVICE = typer.Option("auto", "--device", help="Where to run.")
 KEEP_GOING = typer.Option(False, "--keep-going", help="Report and skip a bad volume instead of stopping.")
 
 
@@ -75,9 +77,9 @@ def score(
     run_dir: Path = typer.Argument(..., help="Run folder written by 'octanogan train'."),
     manifest: Path = typer.Argument(..., help="Manifest CSV of the volumes to score."),
     out: Path = typer.Option(..., "--out", "-o", help="Scores folder (resumes if it exists)."),
-    mode: str = MODE, steps: int = STEPS, hybrid_steps: int = HYBRID_STEPS, lam: float = LAMBDA,
-    norm: str = NORM, lr: float = LR, stride: int = STRIDE, batch_size: int = BATCH,
-    weighting: str = WEIGHTING, smooth: float = SMOOTH, seed: int = SEED, device: str = DEVICE,
+    mode: Mode = MODE, steps: int = STEPS, hybrid_steps: int = HYBRID_STEPS, lam: float = LAMBDA,
+    norm: Norm = NORM, lr: float = LR, stride: int = STRIDE, batch_size: int = BATCH,
+    weighting: Weighting = WEIGHTING, smooth: float = SMOOTH, seed: int = SEED, device: DeviceName = DEVICE,
     keep_going: bool = KEEP_GOING,
     shard: str = typer.Option("0/1", "--shard", help="i/N: score every N-th volume from i (parallel jobs)."),
 ) -> None:
@@ -96,21 +98,24 @@ def evaluate(
     scores: Path = typer.Option(None, "--scores", help="Reuse this scores folder (default: OUT/scores)."),
     markers: Path = typer.Option(None, "--markers", help="Marker table (default: beside annotations)."),
     n_bootstrap: int = typer.Option(1000, "--n-bootstrap", help="Bootstrap resamples for the 95% CIs."),
-    mode: str = MODE, steps: int = STEPS, hybrid_steps: int = HYBRID_STEPS, lam: float = LAMBDA,
-    norm: str = NORM, lr: float = LR, stride: int = STRIDE, batch_size: int = BATCH,
-    weighting: str = WEIGHTING, smooth: float = SMOOTH, seed: int = SEED, device: str = DEVICE,
+    mode: Mode = MODE, steps: int = STEPS, hybrid_steps: int = HYBRID_STEPS, lam: float = LAMBDA,
+    norm: Norm = NORM, lr: float = LR, stride: int = STRIDE, batch_size: int = BATCH,
+    weighting: Weighting = WEIGHTING, smooth: float = SMOOTH, seed: int = SEED, device: DeviceName = DEVICE,
     keep_going: bool = KEEP_GOING,
 ) -> None:
     """Score (or reuse scores), compute metrics with CIs, and write the HTML report."""
-    from octanogan.pipeline import evaluate_stage
+    from octanogan.evaluation import EvaluationConfig
+    from octanogan.pipeline import evaluate_stage, prepare_evaluation
 
     config = _score_config(mode, steps, hybrid_steps, lam, norm, lr, stride, batch_size, weighting, smooth,
                            seed)
+    evaluation = EvaluationConfig(n_bootstrap=n_bootstrap, seed=seed)
     scores_dir = scores or out / "scores"
+    annotation_map, marker_map, _ = prepare_evaluation(out, scores_dir, annotations, markers)
     manifest_table, _ = _run_scoring(run_dir, manifest, scores_dir, config, device, keep_going)
-    index = evaluate_stage(run_dir, manifest, manifest_table, scores_dir, out, annotations, markers,
-                           n_bootstrap, seed, progress)
-    typer.echo(f"report: {index}")
+    index = evaluate_stage(run_dir, manifest, manifest_table, scores_dir, out, annotations,
+                           annotation_map, marker_map, evaluation, progress)
+    typer.echo(f"report: {index.absolute()}")
 
 
 def register(app: typer.Typer) -> None:

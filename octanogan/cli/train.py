@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from octanogan.cli.common import PhaseBars, handle_errors
+from octanogan.device import DeviceName
+from octanogan.training.config import Objective, TrainConfig
+
+#: Unset options keep the value of --config, else these defaults.
+DEFAULTS = TrainConfig()
+
+
+def _setting(name: str, text: str) -> Any:
+    """An option that overrides one TrainConfig setting; its help shows the default."""
+    return typer.Option(None, help=f"{text} (default: {getattr(DEFAULTS, name)}).")
 
 
 @handle_errors
@@ -15,18 +26,19 @@ def train_command(
     out: Path = typer.Option(..., "--out", "-o", help="Run folder to write."),
     config: Path | None = typer.Option(None, "--config", "-c",
                                           help="YAML: TrainConfig fields, flat or under 'train:'."),
-    iterations: int | None = typer.Option(None, help="GAN iterations (generator updates)."),
-    encoder_iterations: int | None = typer.Option(None, help="Encoder iterations (0: no encoder)."),
-    batch_size: int | None = typer.Option(None, help="Patches per batch."),
-    latent_dim: int | None = typer.Option(None, help="Size of z."),
-    base_channels: int | None = typer.Option(None, help="Width of the outermost conv block."),
-    lr: float | None = typer.Option(None, help="Adam learning rate."),
-    objective: str | None = typer.Option(None, help="dcgan or wgan-gp."),
-    flip: bool | None = typer.Option(None, "--flip/--no-flip", help="Random left-right flips."),
-    seed: int | None = typer.Option(None, help="Seed of weights, data order and noise."),
-    device: str | None = typer.Option(None, help="auto, cpu or cuda."),
-    workers: int | None = typer.Option(None, help="Data loading processes (0: main process)."),
-    checkpoint_every: int | None = typer.Option(None, help="Iterations between checkpoints."),
+    iterations: int | None = _setting("iterations", "GAN iterations (generator updates)"),
+    encoder_iterations: int | None = _setting("encoder_iterations", "Encoder iterations (0: no encoder)"),
+    batch_size: int | None = _setting("batch_size", "Patches per batch"),
+    latent_dim: int | None = _setting("latent_dim", "Size of z"),
+    base_channels: int | None = _setting("base_channels", "Width of the outermost conv block"),
+    lr: float | None = _setting("lr", "Adam learning rate"),
+    objective: Objective | None = _setting("objective", "GAN objective"),
+    flip: bool | None = typer.Option(None, "--flip/--no-flip",
+                                     help=f"Random left-right flips (default: {DEFAULTS.flip})."),
+    seed: int | None = _setting("seed", "Seed of weights, data order and noise"),
+    device: DeviceName | None = _setting("device", "Where to train"),
+    workers: int | None = _setting("workers", "Data loading processes (0: main process)"),
+    checkpoint_every: int | None = _setting("checkpoint_every", "Iterations between checkpoints"),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run in --out."),
 ) -> None:

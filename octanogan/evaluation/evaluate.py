@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from octanogan import __version__
+from octanogan import __version__, checks
 from octanogan.errors import OctanoganError
 from octanogan.evaluation.binning import bin_width
 from octanogan.evaluation.bootstrap import resample_weights
@@ -35,8 +35,8 @@ from octanogan.evaluation.levels import (
 )
 from octanogan.evaluation.metrics import youden_bin
 from octanogan.evaluation.rows import ROW_COLUMNS, metric_rows
-from octanogan.evaluation.scores import ScoreFiles
-from octanogan.fsutil import atomic_path, atomic_write_text
+from octanogan.fsutil import atomic_path, atomic_write_text, relative_path
+from octanogan.outputs.scores import ScoreFiles
 
 FORMAT_VERSION = 1
 
@@ -53,17 +53,12 @@ class EvaluationConfig:
     aggregate_top_fraction: float = 0.1
     voxel_bins: int = 2048
 
-    def check(self) -> None:
-        """Raise a clear error for a setting out of range."""
-        if self.n_bootstrap < 0:
-            raise OctanoganError(f"n_bootstrap must be >= 0, got {self.n_bootstrap}")
-        if not 0 < self.healthy_percentile < 100:
-            raise OctanoganError(f"healthy_percentile must be in (0, 100), got {self.healthy_percentile}")
-        if not 0 < self.aggregate_top_fraction <= 1:
-            raise OctanoganError("aggregate_top_fraction must be in (0, 1], "
-                                 f"got {self.aggregate_top_fraction}")
-        if self.voxel_bins < 2:
-            raise OctanoganError(f"voxel_bins must be >= 2, got {self.voxel_bins}")
+    def __post_init__(self) -> None:
+        checks.integer("n_bootstrap", self.n_bootstrap, 0)
+        checks.integer("seed", self.seed, 0)
+        checks.number("healthy_percentile", self.healthy_percentile, 0.0, 100.0, True, True)
+        checks.number("aggregate_top_fraction", self.aggregate_top_fraction, 0.0, 1.0, low_open=True)
+        checks.integer("voxel_bins", self.voxel_bins, 2)
 
 
 def _annotation(row: Any, annotations: dict[str, str]) -> str | None:
@@ -130,7 +125,13 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     atomic_write_text(path, json.dumps(_json_ready(data), indent=2, allow_nan=False))
 
 
-def _record(files: ScoreFiles, markers: dict[int, str], config: EvaluationConfig,
+def pointer(path: Path, folder: Path) -> str:
+    """How evaluation.json names a path: relative when inside the evaluation folder, else absolute."""
+    path, folder = Path(path).absolute(), Path(folder).absolute()
+    return relative_path(path, folder) if folder in path.parents else str(path)
+
+
+def _record(out_dir: Path, files: ScoreFiles, markers: dict[int, str], config: EvaluationConfig,
             provenance: dict[str, Any], thresholds: dict[str, dict[str, float]],
             reference: pd.DataFrame, reference_split: str | None, evaluated: list[VolumeEvidence],
             codes: MarkerCodes, exponent: int, warnings: list[str]) -> dict[str, Any]:
@@ -141,7 +142,7 @@ def _record(files: ScoreFiles, markers: dict[int, str], config: EvaluationConfig
         "format_version": FORMAT_VERSION,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "octanogan_version": __version__,
-        "scores_dir": str(files.root.resolve()),
+        "scores_dir": pointer(files.root, out_dir),
         "markers": {str(v): name for v, name in sorted(markers.items())},
         "thresholds": thresholds,
         "threshold_volumes": {"split": reference_split, "volume_ids": list(reference["volume_id"])},
@@ -188,7 +189,6 @@ def evaluate_scores(scores_dir: Path, manifest: pd.DataFrame, annotations: dict[
     Thresholds come from healthy val volumes (healthy train as a recorded fallback); the Youden
     point is chosen on the evaluated set. Returns the metric rows (columns of docs/formats.md).
     """
-    config.check()
     out_dir = Path(out_dir)
     files = ScoreFiles(scores_dir)
     codes = MarkerCodes(markers)
@@ -229,7 +229,7 @@ def evaluate_scores(scores_dir: Path, manifest: pd.DataFrame, annotations: dict[
                 curves["roc"][level][marker], curves["pr"][level][marker] = table_curves(
                     table.point())
 
-    record = _record(files, markers, config, provenance, thresholds, reference, reference_split,
+    record = _record(out_dir, files, markers, config, provenance, thresholds, reference, reference_split,
                      evaluated, codes, exponent, warnings)
     metrics = pd.DataFrame(rows, columns=list(ROW_COLUMNS))
     _write_json(out_dir / "evaluation.json", record)

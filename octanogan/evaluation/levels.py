@@ -27,8 +27,8 @@ from octanogan.evaluation.binning import (
 )
 from octanogan.evaluation.counts import RegionCounts, ScoreCounts, ScoreSamples
 from octanogan.evaluation.metrics import percentile_bin
-from octanogan.evaluation.scores import ScoreFiles
 from octanogan.io import read_label_map
+from octanogan.outputs.scores import ScoreFiles
 from octanogan.preprocess import flatten
 from octanogan.scoring.aggregate import aggregate_scores
 

@@ -1,15 +1,20 @@
 """Convert any supported input (vendor files, DICOM, B-scan folders, NIfTI, npy) to NIfTI + manifest.
 
 ``convert_inputs`` writes ``OUT/volumes/<safe_id>.nii.gz``, merges one row per volume into
-``OUT/manifest.csv`` (rows of earlier runs with other ids are kept, so healthy and diseased
-cohorts can be converted into one folder in two runs) and lists this run's refusals in
-``OUT/refused.csv`` (``file, reason``). A file that cannot be used is refused, never fatal.
+``OUT/manifest.csv`` (rows of earlier runs are kept, so healthy and diseased cohorts can be
+converted into one folder in two runs), records each volume's source hash in ``OUT/sources.csv``
+and lists this run's refusals in ``OUT/refused.csv`` (``file, reason``). A file that cannot be
+used is refused, never fatal. ``OUT`` is marked as a ``converted`` folder (``octanogan.json``);
+any other non-empty folder, or one overlapping an input, is refused before anything is read.
+Nothing written before is ever overwritten: volume ids and file names are allocated around the
+existing rows, and content converted before is refused as a duplicate.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import itertools
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -17,6 +22,7 @@ from pathlib import Path
 
 from octanogan.errors import OctanoganError
 from octanogan.fsutil import atomic_write_text, safe_name, sha256_file
+from octanogan.io.devices import canonical_device
 from octanogan.io.manifest import LABELS, SPLITS
 from octanogan.io.readers import (
     IMAGE_SUFFIXES,
@@ -26,6 +32,7 @@ from octanogan.io.readers import (
     write_nifti,
 )
 from octanogan.io.volume import OCTVolume
+from octanogan.outputs.folder import claim_output, write_marker
 
 MANIFEST_COLUMNS = ("volume_id", "path", "label", "split", "annotation_path", "device", "eye")
 VOLUME_SUFFIXES = (*NIFTI_SUFFIXES, ".npy", *VENDOR_SUFFIXES)
@@ -109,19 +116,49 @@ def read_all(path: Path) -> list[OCTVolume]:
     return [read_volume(path)]
 
 
-class _IdAllocator:
-    """Volume ids from file names, made unique by the parent folder name, then a counter."""
+class IdAllocator:
+    """Volume ids that clash neither with each other nor with the rows already in the folder.
 
-    def __init__(self) -> None:
-        self.taken: set[str] = set()
+    An id is taken when a row (of this run or an earlier one) has it, or when its file
+    ``volumes/<safe_name(id)>.nii.gz`` is another row's file (compared without case, for
+    case-insensitive file systems). The first free candidate wins, then ``<first>_2``, ``_3``...
+    """
 
-    def __call__(self, path: Path, index: int | None) -> str:
-        stem = _stem(path) + (f"_{index}" if index is not None else "")
-        candidates = [stem, f"{path.parent.name}_{stem}"]
-        candidates += [f"{stem}_{n}" for n in range(2, len(self.taken) + 3)]
-        chosen = next(c for c in candidates if c not in self.taken)
-        self.taken.add(chosen)
+    def __init__(self, rows: Iterable[dict[str, str]] = ()) -> None:
+        self.ids: set[str] = set()
+        self.files: set[str] = set()
+        for row in rows:
+            self.ids.add(row.get("volume_id", ""))
+            self.files.add(Path(row.get("path", "")).as_posix().lower())
+
+    @staticmethod
+    def file_for(volume_id: str) -> str:
+        """Where the volume of ``volume_id`` is written, relative to the output folder."""
+        return f"volumes/{safe_name(volume_id)}.nii.gz"
+
+    def free(self, volume_id: str) -> bool:
+        return volume_id not in self.ids and self.file_for(volume_id).lower() not in self.files
+
+    def __call__(self, candidates: list[str]) -> str:
+        counter = (f"{candidates[0]}_{n}" for n in itertools.count(2))
+        chosen = next(c for c in itertools.chain(candidates, counter) if self.free(c))
+        self.ids.add(chosen)
+        self.files.add(self.file_for(chosen).lower())
         return chosen
+
+
+def id_candidates(path: Path, index: int | None, digest: str, pseudo_id: str | None,
+                  pseudonymise: bool) -> list[str]:
+    """Preferred volume ids of volume ``index`` (None: the only one) of ``path``, best first.
+
+    Pseudonymised: the vendor reader's ``pseudo_id``, else the first 16 hex digits of the
+    content's SHA-256 (plus ``-<index>`` in a multi-volume file). With file names: the file name,
+    then the parent folder's name in front.
+    """
+    if pseudonymise:
+        return [pseudo_id or (digest[:16] + (f"-{index}" if index is not None else ""))]
+    stem = _stem(path) + (f"_{index}" if index is not None else "")
+    return [stem, f"{path.parent.name}_{stem}"]
 
 
 def _relative(path: Path, base: Path) -> str:
@@ -139,20 +176,40 @@ def table_text(rows: Iterable[dict[str, str]], columns: Iterable[str]) -> str:
     return buffer.getvalue()
 
 
+def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    if not path.is_file():
+        return [], []
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        return list(reader.fieldnames or []), list(reader)
+
+
 def _existing_rows(manifest: Path) -> list[dict[str, str]]:
-    if not manifest.is_file():
-        return []
-    with open(manifest, newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
+    return _read_csv(manifest)[1]
 
 
 def write_manifest(out_dir: Path, rows: list[dict[str, str]], merge: bool = True) -> Path:
-    """Write ``out_dir/manifest.csv``; with ``merge``, keep earlier rows whose ids differ."""
+    """Write ``out_dir/manifest.csv``; with ``merge``, keep earlier rows whose ids differ.
+
+    Columns of an earlier manifest beyond the standard ones (e.g. ``diagnosis``) are kept.
+    """
     manifest = out_dir / "manifest.csv"
+    columns, earlier = _read_csv(manifest) if merge else ([], [])
     new_ids = {r["volume_id"] for r in rows}
-    kept = [r for r in _existing_rows(manifest) if r.get("volume_id") not in new_ids] if merge else []
-    atomic_write_text(manifest, table_text(kept + rows, MANIFEST_COLUMNS))
+    kept = [r for r in earlier if r.get("volume_id") not in new_ids]
+    extra = tuple(c for c in columns if c not in MANIFEST_COLUMNS)
+    atomic_write_text(manifest, table_text(kept + rows, (*MANIFEST_COLUMNS, *extra)))
     return manifest
+
+
+SOURCES = "sources.csv"
+SOURCE_COLUMNS = ("volume_id", "sha256", "series")
+
+
+def read_sources(out_dir: Path) -> dict[str, tuple[str, str]]:
+    """``volume_id -> (sha256 of the source, series index or "")`` recorded in ``out_dir``."""
+    return {r["volume_id"]: (r.get("sha256", ""), r.get("series", ""))
+            for r in _read_csv(out_dir / SOURCES)[1] if r.get("volume_id") and r.get("sha256")}
 
 
 def _check_choice(value: str, choices: tuple[str, ...], what: str) -> None:
@@ -166,39 +223,82 @@ def convert_inputs(
     label: str = "healthy",
     split: str = "train",
     progress: Callable[[Iterable[Path]], Iterator[Path]] | None = None,
-    pseudonymise: bool = False,
+    pseudonymise: bool = True,
 ) -> ConversionReport:
     """Convert every readable input to NIfTI and record it in ``out_dir/manifest.csv``.
 
-    Volume ids are file names, unless ``pseudonymise``: then they are hashes of the file content
-    (vendor exports often carry patient ids or names in their file names).
+    ``out_dir`` must be new, empty or an earlier conversion's folder, and may not overlap an
+    input (:func:`octanogan.outputs.folder.claim_output`). Volume ids are hashes of the content
+    (vendor exports often carry patient ids or names in their file names) unless
+    ``pseudonymise=False``: then file names. Nothing already in ``out_dir`` is overwritten: an
+    input whose content was converted before (this run or earlier) is refused, and an id or file
+    name that is taken gets another one (:class:`IdAllocator`). ``sources.csv`` records the
+    SHA-256 of each volume's source (hashes only, no file names).
     """
     _check_choice(label, LABELS, "label")
     _check_choice(split, SPLITS, "split")
     out_dir = Path(out_dir)
-    inputs, refused = expand_inputs(Path(p) for p in paths)
+    paths = [Path(p) for p in paths]
+    marked = claim_output(out_dir, "converted", paths)
+    earlier = _existing_rows(out_dir / "manifest.csv")
+    sources = read_sources(out_dir)
+    earlier_ids = {r.get("volume_id", "") for r in earlier}
+    #: sha256 -> how to name the first volume of that content (earlier runs, then this run).
+    converted: dict[str, str] = {}
+    for row in earlier:
+        if row.get("volume_id") in sources:
+            converted.setdefault(sources[row["volume_id"]][0],
+                                 f"already converted as volume '{row['volume_id']}'")
+    inputs, refused = expand_inputs(paths)
     report = ConversionReport(out_dir, refused=refused)
-    new_id = _IdAllocator()
+    allocate = IdAllocator(earlier)
+
+    def mark() -> None:
+        nonlocal marked
+        if not marked:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            write_marker(out_dir, "converted")
+            marked = True
+
     for path in (progress or iter)(inputs):
+        try:
+            digest = sha256_file(path)
+        except OSError as exc:
+            report.refused.append(Refusal(str(path), f"cannot be read ({exc.strerror or exc})"))
+            continue
+        if digest in converted:
+            report.refused.append(Refusal(str(path), f"{converted[digest]} (same content)"))
+            continue
         try:
             volumes = read_all(path)
         except OctanoganError as exc:
             report.refused.append(Refusal(str(path), getattr(exc, "problem", str(exc))))
             continue
+        ids: list[str] = []
         for index, volume in enumerate(volumes):
-            volume_id = new_id(path, index if len(volumes) > 1 else None)
-            if pseudonymise:
-                volume_id = volume.meta.get("pseudo_id") or f"{sha256_file(path)[:16]}-{index}"
-            target = out_dir / "volumes" / f"{safe_name(volume_id)}.nii.gz"
+            position = index if len(volumes) > 1 else None
+            volume_id = allocate(id_candidates(path, position, digest, volume.meta.get("pseudo_id"),
+                                               pseudonymise))
+            target = out_dir / IdAllocator.file_for(volume_id)
+            mark()
             write_nifti(volume.data, volume.affine, target)
+            sources[volume_id] = (digest, "" if position is None else str(position))
+            ids.append(volume_id)
             report.rows.append({
                 "volume_id": volume_id, "path": _relative(target, out_dir), "label": label,
-                "split": split, "annotation_path": "", "device": volume.meta.get("device", ""),
+                "split": split, "annotation_path": "",
+                "device": canonical_device(volume.meta.get("device")),
                 "eye": volume.meta.get("eye", ""),
             })
+        if ids:
+            converted[digest] = f"same content as {path} (volume '{ids[0]}')"
+    mark()
     if report.rows:
+        kept = earlier_ids | {r["volume_id"] for r in report.rows}
+        atomic_write_text(out_dir / SOURCES, table_text(
+            ({"volume_id": i, "sha256": d, "series": s} for i, (d, s) in sorted(sources.items())
+             if i in kept), SOURCE_COLUMNS))
         write_manifest(out_dir, report.rows)
-    out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(report.refused_path,
                       table_text(({"file": r.file, "reason": r.reason} for r in report.refused),
                                  ("file", "reason")))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -30,8 +31,9 @@ def _read_csv(path: Path) -> pd.DataFrame:
 
 
 def _resolve(base: Path, value: str) -> Path:
-    path = Path(value).expanduser()
-    return path if path.is_absolute() else (base / path)
+    """``value`` as an absolute path; a relative one is relative to ``base`` (the table's folder),
+    whatever the working directory, so later stages never resolve it again."""
+    return Path(os.path.abspath(base / Path(value).expanduser()))
 
 
 def load_manifest(path: str | Path, check_files: bool = True) -> pd.DataFrame:
@@ -113,6 +115,8 @@ def load_markers(path: str | Path) -> dict[int, str]:
     try:
         if path.suffix.lower() == ".json":
             raw = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(raw, dict):
+                raise ValueError("expected a JSON object such as {\"1\": \"IRF\"}")
             markers = {int(k): str(v) for k, v in raw.items()}
         else:
             table = _read_csv(path)
@@ -121,4 +125,7 @@ def load_markers(path: str | Path) -> dict[int, str]:
         raise InputError(path, f"not a valid marker table ({exc})") from exc
     if 0 in markers:
         raise InputError(path, "label value 0 is background and cannot name a marker")
+    negative = sorted(k for k in markers if k < 0)
+    if negative:
+        raise InputError(path, f"label values must be positive integers, got {negative[0]}")
     return markers

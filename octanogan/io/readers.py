@@ -2,23 +2,29 @@
 
 Every reader returns an :class:`OCTVolume`; every failure raises :class:`InputError` naming the
 file and the problem. Vendor formats live in :mod:`octanogan.io.vendor` (optional extra).
+Files are untrusted: each reader checks the size a file *declares* (header shape, image width x
+height) against :mod:`octanogan.io.limits` before it decodes or allocates anything.
 """
 
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
-from octanogan.errors import InputError
+from octanogan.errors import InputError, OctanoganError
 from octanogan.fsutil import atomic_path
+from octanogan.io.limits import check_bscan, check_size, current_limits, os_problem
 from octanogan.io.volume import DEFAULT_SPACING_MM, OCTVolume, spacing_from_affine
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 VENDOR_SUFFIXES = (".vol", ".e2e", ".xml", ".fda", ".fds", ".img", ".dcm")
+T = TypeVar("T")
 
 
 def _suffix(path: Path) -> str:
@@ -56,9 +62,14 @@ def read_nifti(path: Path) -> OCTVolume:
     import nibabel as nib
 
     try:
-        image = nib.load(str(path))
-        data = np.asarray(image.dataobj)
+        image = nib.load(str(path))  # reads the header only
+        shape = image.shape
     except Exception as exc:  # nibabel raises many types for corrupt files
+        raise InputError(path, f"not a readable NIfTI file ({exc.__class__.__name__}: {exc})") from exc
+    check_size(path, shape)
+    try:
+        data = np.asarray(image.dataobj)
+    except Exception as exc:  # truncated or corrupt voxel data
         raise InputError(path, f"not a readable NIfTI file ({exc.__class__.__name__}: {exc})") from exc
     data = _as_volume_array(path, data)
     affine = np.asarray(image.affine, dtype=float)
@@ -67,23 +78,102 @@ def read_nifti(path: Path) -> OCTVolume:
     return OCTVolume(data, spacing_from_affine(affine), affine, {"source": str(path), "format": "nifti"})
 
 
+def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype from a ``.npy`` header, without reading the array."""
+    from numpy.lib import format as npy_format
+
+    with open(path, "rb") as handle:
+        version = npy_format.read_magic(handle)
+        if version == (1, 0):
+            shape, _, dtype = npy_format.read_array_header_1_0(handle)
+        elif version == (2, 0):
+            shape, _, dtype = npy_format.read_array_header_2_0(handle)
+        else:  # version 3.0 (utf-8 field names) has no public header reader
+            shape, _, dtype = npy_format._read_array_header(handle, version)
+    return tuple(shape), np.dtype(dtype)
+
+
 def read_npy(path: Path) -> OCTVolume:
     """Read a ``.npy`` array: ``[bscan, depth, width]`` or one ``[depth, width]`` B-scan."""
+    try:
+        shape, dtype = _npy_header(path)
+    except Exception as exc:
+        raise InputError(path, f"not a readable .npy file ({exc.__class__.__name__}: {exc})") from exc
+    if not (np.issubdtype(dtype, np.number) or dtype.kind == "b"):
+        raise InputError(path, f"array dtype {dtype} is not numeric")
+    check_size(path, shape)
     try:
         data = np.load(path, allow_pickle=False)
     except Exception as exc:
         raise InputError(path, f"not a readable .npy file ({exc.__class__.__name__}: {exc})") from exc
-    if not (np.issubdtype(data.dtype, np.number) or data.dtype == bool):
-        raise InputError(path, f"array dtype {data.dtype} is not numeric")
     return OCTVolume(_as_volume_array(path, data), DEFAULT_SPACING_MM, None,
                      {"source": str(path), "format": "npy"})
 
 
-def _read_image(path: Path) -> np.ndarray:
+def _tiff_shape(path: Path) -> tuple[int, ...]:
+    """The shape imageio will decode a TIFF to (its first series), from the tags only."""
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        return tuple(int(d) for d in (tif.series[0].shape if tif.series else tif.pages[0].shape))
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    """``(height, width)`` of a B-scan image, read from its header without decoding pixels."""
+    from PIL import Image
+
+    if _suffix(path) in (".tif", ".tiff"):
+        try:
+            shape = _tiff_shape(path)
+        except OSError:
+            raise
+        except Exception:  # not a TIFF tifffile understands: let Pillow try
+            shape = ()
+        if shape:
+            if not (len(shape) == 2 or (len(shape) == 3 and shape[-1] in (3, 4))):
+                raise InputError(path, f"expected a grey 2D B-scan image, got shape {shape}")
+            return shape[0], shape[1]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # checked below
+            with Image.open(path) as image:
+                width, height = image.size
+    except Image.DecompressionBombError as exc:
+        limit = current_limits().max_bscan_pixels
+        raise InputError(path, f"declares an image too large to decode ({exc}); the limit is "
+                               f"{limit:,} pixels per B-scan (OCTANOGAN_MAX_BSCAN_PIXELS)") from exc
+    except OSError as exc:
+        if isinstance(exc, PermissionError | IsADirectoryError):
+            raise
+        raise InputError(path, f"not a readable image ({exc.__class__.__name__}: {exc})") from exc
+    except Exception as exc:
+        raise InputError(path, f"not a readable image ({exc.__class__.__name__}: {exc})") from exc
+    return height, width
+
+
+def _checked_image_size(path: Path) -> tuple[int, int]:
+    """:func:`_image_size`, refused when above the per-B-scan limit."""
+    try:
+        height, width = _image_size(path)
+    except OSError as exc:
+        raise InputError(path, os_problem(exc)) from exc
+    check_bscan(path, height, width)
+    return height, width
+
+
+def _read_image(path: Path, checked: bool = False) -> np.ndarray:
     import imageio.v3 as iio
 
+    if not checked:
+        _checked_image_size(path)
     try:
-        image = np.asarray(iio.imread(path))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's bomb warning: the size is checked above
+            image = np.asarray(iio.imread(path))
+    except OSError as exc:
+        if isinstance(exc, PermissionError | IsADirectoryError):
+            raise InputError(path, os_problem(exc)) from exc
+        raise InputError(path, f"not a readable image ({exc.__class__.__name__}: {exc})") from exc
     except Exception as exc:
         raise InputError(path, f"not a readable image ({exc.__class__.__name__}: {exc})") from exc
     if image.ndim == 3 and image.shape[-1] in (3, 4):  # RGB(A) rendering of a grey B-scan
@@ -99,16 +189,38 @@ def read_image_file(path: Path) -> OCTVolume:
     return OCTVolume(data, DEFAULT_SPACING_MM, None, {"source": str(path), "format": "image"})
 
 
+def _in_folder(folder: Path, file: Path, func: Callable[..., T], *args: object) -> T:
+    """``func(*args)``, its :class:`InputError` about ``file`` restated as one about ``folder``."""
+    try:
+        return func(*args)
+    except InputError as exc:
+        if exc.path != file:
+            raise
+        raise InputError(folder, f"{file.name}: {exc.problem}") from exc
+
+
 def read_image_folder(path: Path) -> OCTVolume:
     """A folder of B-scan images, in natural file-name order, as one volume."""
-    files = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=natural_key)
+    try:
+        files = sorted((p for p in path.iterdir()
+                        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()), key=natural_key)
+    except OSError as exc:
+        raise InputError(path, os_problem(exc)) from exc
     if not files:
         raise InputError(path, f"folder holds no B-scan images ({', '.join(IMAGE_SUFFIXES)})")
-    bscans = [_read_image(f) for f in files]
+    # Headers first, nothing decoded yet: each image's size, equal sizes, the folder's total.
+    sizes = [_in_folder(path, f, _checked_image_size, f) for f in files]
+    for file, size in zip(files, sizes):
+        if size != sizes[0]:
+            raise InputError(path, f"{file.name}: B-scan shape {size} differs from {sizes[0]} "
+                                   f"({files[0].name})")
+    check_size(path, (len(files), *sizes[0]))
+    bscans = [_in_folder(path, f, _read_image, f, True) for f in files]
     first = bscans[0].shape
     for file, bscan in zip(files, bscans):
         if bscan.shape != first:
-            raise InputError(file, f"B-scan shape {bscan.shape} differs from {first} ({files[0].name})")
+            raise InputError(path, f"{file.name}: B-scan shape {bscan.shape} differs from {first} "
+                                   f"({files[0].name})")
     data = _as_volume_array(path, np.stack(bscans))
     return OCTVolume(data, DEFAULT_SPACING_MM, None,
                      {"source": str(path), "format": "image_folder", "n_files": len(files)})
@@ -144,13 +256,27 @@ def _reader_for(path: Path) -> Callable[[Path], OCTVolume]:
 
 
 def read_volume(path: str | Path) -> OCTVolume:
-    """Read any supported OCT volume (file or B-scan folder) as float32 ``[bscan, depth, width]``."""
+    """Read any supported OCT volume (file or B-scan folder) as float32 ``[bscan, depth, width]``.
+
+    Every failure, whatever the library underneath raised, is an :class:`InputError` naming the
+    file (``--debug`` shows the original exception as its cause).
+    """
     path = Path(path)
-    if not path.exists():
-        raise InputError(path, "file not found")
-    if path.is_file() and path.stat().st_size == 0:
-        raise InputError(path, "file is empty (0 bytes)")
-    return _reader_for(path)(path)
+    try:
+        if not path.exists():
+            raise InputError(path, "file not found")
+        if path.is_file() and path.stat().st_size == 0:
+            raise InputError(path, "file is empty (0 bytes)")
+        return _reader_for(path)(path)
+    except OctanoganError:
+        raise
+    except OSError as exc:
+        raise InputError(path, os_problem(exc)) from exc
+    except MemoryError as exc:
+        raise InputError(path, "does not fit in memory; lower OCTANOGAN_MAX_VOXELS to refuse such "
+                               "files up front") from exc
+    except Exception as exc:  # a reader library failing in a way not caught above
+        raise InputError(path, f"cannot be read ({exc.__class__.__name__}: {exc})") from exc
 
 
 def read_label_map(path: str | Path, shape: tuple[int, int, int] | None = None) -> np.ndarray:

@@ -16,11 +16,17 @@ display values already, so both settings give the same numbers for them.
 
 Only raster scans (one line or a stack of parallel lines) are accepted: circular and radial
 scans raise :class:`InputError` naming the file and why.
+
+Vendor files are untrusted: the size a file declares (Heidelberg ``.vol`` and DICOM headers,
+E2E B-scan metadata) is checked against :mod:`octanogan.io.limits` before decoding, every decoded
+array again before it is copied, and any failure of a parsing library is an :class:`InputError`
+naming the file.
 """
 
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -30,6 +36,7 @@ import numpy as np
 
 from octanogan.errors import InputError, OctanoganError
 from octanogan.fsutil import sha256_file
+from octanogan.io.limits import check_size, os_problem
 from octanogan.io.volume import DEFAULT_SPACING_MM, OCTVolume, affine_from_spacing
 
 Intensity = Literal["display", "raw"]
@@ -145,17 +152,31 @@ def _refuse_pattern(path: Path, pattern: int, where: str = "") -> None:
 # --- Heidelberg ---------------------------------------------------------------------------------
 
 
+def _vol_declared_shape(path: Path) -> tuple[int, int, int]:
+    """``(n_bscans, depth, width)`` from a ``.vol`` file header (HSF-OCT: 12-byte version, then
+    SizeX, NumBScans, SizeZ as little-endian uint32)."""
+    with open(path, "rb") as handle:
+        head = handle.read(24)
+    if len(head) < 24 or not head.startswith(b"HSF-OCT"):
+        raise InputError(path, "not a readable Heidelberg .vol file (no HSF-OCT header)")
+    width, n_bscans, depth = struct.unpack("<3I", head[12:24])
+    return n_bscans, depth, width
+
+
 def read_heidelberg_vol(
     path: Path, intensity: Intensity = "display", include_identifiers: bool = False
 ) -> list[OCTVolume]:
     """A Heidelberg Spectralis ``.vol`` file (HSF-OCT-1xx) through eyepy's parser."""
     he = _vendor_module("eyepy.io.he", ".vol")
+    check_size(path, _vol_declared_shape(path))
     try:
         parsed = he.HeVolReader(path).parsed_file
     except Exception as exc:  # construct raises many types for truncated or foreign files
         raise InputError(path, f"not a readable Heidelberg .vol file ({exc.__class__.__name__})") from exc
     _refuse_pattern(path, int(parsed.scan_pattern))
-    raw = np.stack([np.asarray(b.data) for b in parsed.bscans])
+    bscans = [np.asarray(b.data) for b in parsed.bscans]
+    check_size(path, (len(bscans), *(bscans[0].shape if bscans else (0, 0))))
+    raw = np.stack(bscans)
     n_bscans = raw.shape[0]
     spacing = _spacing(parsed.distance if n_bscans > 1 else None, parsed.scale_y, parsed.scale_x,
                        "file header")
@@ -175,7 +196,10 @@ def _e2e_series_volume(
     bscan_meta = series.get_bscan_meta()
     pattern = int(bscan_meta[0]["scan_pattern"]) if bscan_meta else 0
     _refuse_pattern(path, pattern, f"series {index} ")
+    if bscan_meta:
+        check_size(path, (len(bscan_meta), bscan_meta[0]["size_y"], bscan_meta[0]["size_x"]))
     raw = np.asarray(series.get_bscans(), dtype=np.float32)
+    check_size(path, raw.shape)
     raw = np.where(raw > 1.99, HEIDELBERG_INVALID, raw)  # E2E's empty-region marker
     n_bscans = raw.shape[0]
     centres = [m["center_y"] for m in bscan_meta] if bscan_meta else []
@@ -236,6 +260,7 @@ def read_heidelberg_xml(
     except Exception as exc:
         raise InputError(path, f"not a readable Heidelberg XML export ({exc.__class__.__name__}: "
                                f"{exc})") from exc
+    check_size(path, volume.raw_data.shape)
     n_bscans = volume.raw_data.shape[0]
     spacing = _spacing(volume.meta["scale_z"] if n_bscans > 1 else None,
                        volume.meta["scale_y"], volume.meta["scale_x"], "XML export")
@@ -260,13 +285,17 @@ def read_topcon(
     readers = _vendor_module("oct_converter.readers", suffix)
     reader_class = readers.FDA if suffix == ".fda" else readers.FDS
     try:
-        scan = reader_class(str(path), printing=False).read_oct_volume()
-    except TypeError:  # older oct-converter readers take no ``printing``
-        scan = reader_class(str(path)).read_oct_volume()
+        try:
+            reader = reader_class(str(path), printing=False)
+        except TypeError:  # older oct-converter readers take no ``printing``
+            reader = reader_class(str(path))
+        scan = reader.read_oct_volume()
+        bscans = [np.asarray(b) for b in scan.volume]
     except Exception as exc:
         raise InputError(path, f"not a readable Topcon {suffix} file ({exc.__class__.__name__}: "
                                f"{exc})") from exc
-    data = np.stack([np.asarray(b) for b in scan.volume])
+    check_size(path, (len(bscans), *(bscans[0].shape if bscans else (0, 0))))
+    data = np.stack(bscans)
     width, bscan, depth = (scan.pixel_spacing or [None, None, None])[:3]
     spacing = _spacing(bscan, depth, width, "file header")
     meta = {"format": f"topcon_{suffix[1:]}", "device": "Topcon", "eye": scan.laterality,
@@ -348,9 +377,16 @@ def read_dicom(
         raise InputError(path, "is an ophthalmic photograph (Modality OP: fundus or SLO), not OCT")
     if "PixelData" not in ds:
         raise InputError(path, f"holds no image (Modality {modality or 'unknown'}, no PixelData)")
-    if int(ds.get("SamplesPerPixel", 1)) != 1:
+    try:
+        samples = int(ds.get("SamplesPerPixel", 1) or 1)
+        declared = (int(ds.get("NumberOfFrames", 1) or 1), int(ds.get("Rows", 0) or 0),
+                    int(ds.get("Columns", 0) or 0), samples)
+    except (TypeError, ValueError) as exc:
+        raise InputError(path, f"has unreadable image dimensions ({exc})") from exc
+    if samples != 1:
         raise InputError(path, f"is a colour image ({ds.get('PhotometricInterpretation')}); "
                                "OCT B-scans are greyscale")
+    check_size(path, declared[:3])
     try:
         pixels = np.asarray(ds.pixel_array, dtype=np.float32)
     except Exception as exc:
@@ -395,7 +431,18 @@ def read_vendor_all(
     reader = READERS.get(path.suffix.lower())
     if reader is None:
         raise InputError(path, f"not a vendor OCT file (supported: {', '.join(READERS)})")
-    return reader(path, intensity, include_identifiers)
+    try:
+        return reader(path, intensity, include_identifiers)
+    except OctanoganError:
+        raise
+    except OSError as exc:
+        raise InputError(path, os_problem(exc)) from exc
+    except MemoryError as exc:
+        raise InputError(path, "does not fit in memory; lower OCTANOGAN_MAX_VOXELS to refuse such "
+                               "files up front") from exc
+    except Exception as exc:  # vendor parsers fail in many ways on foreign or damaged files
+        raise InputError(path, f"not a readable {path.suffix.lower()} file "
+                               f"({exc.__class__.__name__}: {exc})") from exc
 
 
 def read_vendor(

@@ -8,13 +8,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from octanogan import __version__
-from octanogan.errors import InputError, OctanoganError
-from octanogan.fsutil import atomic_dir, sha256_file
+from octanogan import __version__, checks
+from octanogan.config import from_dict
+from octanogan.errors import ConfigError, InputError, about
+from octanogan.fsutil import atomic_dir, relative_path, sha256_file
 from octanogan.io import read_volume
-from octanogan.io.manifest import load_manifest, select
-from octanogan.patches.grid import cut_patches, retina_grid
-from octanogan.patches.store import PatchStoreWriter
+from octanogan.io.manifest import LABELS, SPLITS, load_manifest, select
+from octanogan.outputs.folder import claim_output
+from octanogan.patches.grid import check_fits, cut_patches, retina_grid
+from octanogan.patches.store import KIND, PatchStoreWriter
 from octanogan.preprocess import PreprocessConfig, preprocess_volume
 
 
@@ -31,12 +33,17 @@ class ExtractConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.preprocess, dict):
-            self.preprocess = PreprocessConfig(**self.preprocess)
+            self.preprocess = from_dict(PreprocessConfig, self.preprocess, "preprocess")
+        checks.integer("patch_size", self.patch_size, 8)
         size = self.patch_size
-        if size < 8 or size & (size - 1):
-            raise OctanoganError(f"--patch-size must be a power of two >= 8, got {size}")
-        if not 1 <= self.stride <= size:
-            raise OctanoganError(f"--stride must lie in [1, patch size {size}], got {self.stride}")
+        if size & (size - 1):
+            raise ConfigError("patch_size", f"must be a power of two >= 8, got {size}")
+        checks.integer("stride", self.stride, 1)
+        if self.stride > size:
+            raise ConfigError("stride", f"must lie in [1, patch size {size}], got {self.stride}")
+        checks.choice("label", self.label, LABELS)
+        checks.choice("split", self.split, SPLITS)
+        checks.integer("shard_size", self.shard_size, 1)
 
 
 @dataclass
@@ -64,25 +71,29 @@ def extract_store(
     if manifest.empty:
         raise InputError(manifest_path, f"lists no {config.label} volumes in split '{config.split}'")
     rows = list(manifest.itertuples(index=False))
+    claim_output(out_dir, KIND, [manifest_path, *(row.path for row in rows)])
     inputs = []
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, KIND) as tmp:
         writer = PatchStoreWriter(tmp, config.patch_size, config.shard_size)
         for row in progress(rows, desc="extract", unit="vol") if progress else rows:
             volume = read_volume(row.path)
-            prep = preprocess_volume(volume.data, config.preprocess)
+            with about(row.path):
+                check_fits(volume.shape, config.patch_size)
+                prep = preprocess_volume(volume.data, config.preprocess)
             centres = retina_grid(prep.ilm_flat, prep.bm_row, volume.shape[1],
                                   config.patch_size, config.stride)
             for bscan in range(volume.n_bscans):
                 here = centres[centres[:, 0] == bscan]
                 patches = cut_patches(prep.flat, here, config.patch_size)
-                writer.add(patches, row.volume_id, bscan, here[:, 1], here[:, 2], Path(row.path).name)
-            inputs.append({"volume_id": row.volume_id, "path": row.path, "sha256": sha256_file(row.path)})
+                writer.add(patches, row.volume_id, bscan, here[:, 1], here[:, 2])
+            inputs.append({"volume_id": row.volume_id, "path": relative_path(row.path, out_dir),
+                           "sha256": sha256_file(row.path)})
         settings = {
             "stride": config.stride,
             "label": config.label,
             "split": config.split,
             "preprocess": dataclasses.asdict(config.preprocess),
-            "manifest": str(Path(manifest_path).resolve()),
+            "manifest": relative_path(manifest_path, out_dir),
             "inputs": inputs,
             "octanogan_version": __version__,
         }

@@ -4,6 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from octanogan.errors import OctanoganError
+
+
+def check_fits(shape: tuple[int, ...], patch_size: int) -> None:
+    """Refuse B-scans smaller than one patch (wrap in ``errors.about(path)`` to name the file)."""
+    depth, width = shape[-2], shape[-1]
+    if depth < patch_size or width < patch_size:
+        raise OctanoganError(f"B-scans of {depth} x {width} pixels are smaller than the "
+                             f"{patch_size} x {patch_size} patches of this model")
+
 
 def band_centres(top: float, bottom: float, patch_size: int, stride: int, depth: int) -> np.ndarray:
     """Row centres from ``top`` to ``bottom`` at most ``stride`` apart, patches kept in the image."""

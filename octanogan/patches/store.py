@@ -3,7 +3,7 @@
 Layout of a store folder::
 
     settings.json        extraction settings, inputs with SHA-256, counts, format version
-    index.csv            one row per patch: patch_id, shard, row, volume_id, bscan, y, x, source
+    index.csv            one row per patch: patch_id, shard, row, volume_id, bscan, y, x
     shards/00000.npy     float16 [n, P, P], intensities in [-1, 1]
 
 Shards are written one at a time, so RAM stays bounded by one shard whatever the cohort size;
@@ -21,10 +21,11 @@ import numpy as np
 import pandas as pd
 
 from octanogan.errors import InputError
-from octanogan.fsutil import sha256_file
+from octanogan.fsutil import atomic_write_text, sha256_file
 
 FORMAT_VERSION = 1
-INDEX_COLUMNS = ("patch_id", "shard", "row", "volume_id", "bscan", "y", "x", "source")
+INDEX_COLUMNS = ("patch_id", "shard", "row", "volume_id", "bscan", "y", "x")
+KIND = "patch_store"
 
 
 class PatchStoreWriter:
@@ -41,12 +42,12 @@ class PatchStoreWriter:
         self._rows: list[tuple[Any, ...]] = []
 
     def add(self, patches: np.ndarray, volume_id: str, bscan: int, ys: np.ndarray,
-            xs: np.ndarray, source: str) -> None:
+            xs: np.ndarray) -> None:
         """Add ``patches[n, P, P]`` cut from one B-scan at centres ``(ys, xs)``."""
         for patch, y, x in zip(patches, ys, xs):
             self._buffer[self._filled] = patch
             self._rows.append((len(self._rows), self._shard, self._filled, volume_id, int(bscan),
-                               int(y), int(x), source))
+                               int(y), int(x)))
             self._filled += 1
             if self._filled == self.shard_size:
                 self._flush()
@@ -65,8 +66,15 @@ class PatchStoreWriter:
         record = {"format_version": FORMAT_VERSION, "patch_size": self.patch_size,
                   "n_patches": len(index), "n_shards": self._shard, "dtype": "float16",
                   **settings}
-        (self.folder / "settings.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
+        atomic_write_text(self.folder / "settings.json", json.dumps(record, indent=2))
         return len(index)
+
+
+def is_complete_store(folder: str | Path) -> bool:
+    """A patch store that ``extract`` finished (stores appear whole, with their settings)."""
+    from octanogan.outputs.folder import marker_kind
+
+    return marker_kind(folder) == KIND and (Path(folder) / "settings.json").is_file()
 
 
 class PatchStore:

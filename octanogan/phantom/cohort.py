@@ -9,7 +9,10 @@ Layout under ``OUT``::
     annotations.csv               volume_id, annotation_path
     markers.json                  {"1": "IRF", ...}
 
-The manifest is written last, so a folder with a manifest holds a complete cohort.
+The folder is marked as a ``cohort`` (``octanogan.json``) before its first file and the manifest is
+written last, so a folder with a manifest holds a complete cohort. ``make_cohort`` writes only into
+a new or empty folder, or into an unfinished cohort of its own (marker, no manifest: a killed run),
+which it completes; a finished cohort or anyone else's non-empty folder is refused.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from octanogan.errors import InputError, OctanoganError
 from octanogan.fsutil import atomic_path, atomic_write_text
 from octanogan.io import affine_from_spacing, write_nifti
 from octanogan.io.volume import DEFAULT_SPACING_MM
+from octanogan.outputs.folder import claim_output, write_marker
 from octanogan.phantom.anatomy import LAYER_NAMES
 from octanogan.phantom.lesions import MARKERS
 from octanogan.phantom.volume import DEFAULT_SHAPE, check_shape, generate_volume
@@ -59,6 +63,30 @@ def _csv_text(rows: list[dict[str, str]], columns: tuple[str, ...]) -> str:
     return buffer.getvalue()
 
 
+def check_cohort_args(n_healthy: int, n_diseased: int, seed: int) -> None:
+    """One-line errors for volume counts and seeds ``make_cohort`` cannot use."""
+    for name, value in (("healthy", n_healthy), ("diseased", n_diseased), ("seed", seed)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise OctanoganError(f"the {name} {'value' if name == 'seed' else 'count'} must be a "
+                                 f"whole number, got {value!r}")
+    if n_healthy < 0 or n_diseased < 0 or n_healthy + n_diseased == 0:
+        raise OctanoganError(f"need a non-negative number of healthy and diseased volumes, not both zero "
+                             f"(got {n_healthy} healthy, {n_diseased} diseased)")
+    if seed < 0:
+        raise OctanoganError(f"the seed must be 0 or more, got {seed}")
+
+
+def claim_cohort(out_dir: str | Path) -> None:
+    """Refuse an ``out_dir`` that holds a finished cohort or is a non-empty folder not ours.
+
+    A cohort folder without ``manifest.csv`` is an unfinished cohort (a killed run): it may be
+    completed, its files overwritten.
+    """
+    out_dir = Path(out_dir)
+    if claim_output(out_dir, "cohort") and (out_dir / "manifest.csv").exists():
+        raise InputError(out_dir, "holds a phantom cohort already; choose a new folder")
+
+
 def make_cohort(
     out_dir: str | Path,
     n_healthy: int = 8,
@@ -70,15 +98,15 @@ def make_cohort(
     """Write a phantom cohort to ``out_dir`` and return its manifest path.
 
     Healthy volumes are split train/val/test, diseased ones are all test. ``on_volume(volume_id)``
-    is called after each volume is written (for progress bars).
+    is called after each volume is written (for progress bars). ``out_dir`` must be new, empty
+    or an unfinished cohort (see :func:`claim_cohort`).
     """
     out_dir = Path(out_dir)
     shape = check_shape(shape)
-    if n_healthy < 0 or n_diseased < 0 or n_healthy + n_diseased == 0:
-        raise OctanoganError(f"need a non-negative number of healthy and diseased volumes, not both zero "
-                             f"(got {n_healthy} healthy, {n_diseased} diseased)")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(out_dir, "exists and is not a folder")
+    check_cohort_args(n_healthy, n_diseased, seed)
+    claim_cohort(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_marker(out_dir, "cohort")
     spacing = spacing_for_shape(shape)
     affine = affine_from_spacing(spacing)
     plan = [(f"healthy_{i:03d}", False, i, split) for i, split in enumerate(healthy_splits(n_healthy))]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+
+from octanogan import checks
 
 
 @dataclass
@@ -54,3 +56,13 @@ class PreprocessConfig:
     ilm_smooth_columns: float = 1.5
     bm_smooth_columns: float = 4.0
     bscan_tolerance_rows: float = 3.0
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.type == "int":
+                checks.integer(item.name, value, 0)
+            else:
+                checks.number(item.name, value, 0.0)
+        checks.number("high_percentile", self.high_percentile, self.low_percentile, 100.0, low_open=True)
+        checks.number("target_bm_fraction", self.target_bm_fraction, 0.0, 1.0, True, True)

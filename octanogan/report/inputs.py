@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from octanogan.errors import InputError
+from octanogan.outputs.scores import BSCANS, VOLUMES, ScoresFolder, resolve
 
 LEVELS = ("volume", "bscan", "patch", "voxel")
 DEFAULT_HEALTHY_POINT = "healthy_p99"
@@ -76,11 +77,11 @@ class Evaluation:
         return value if math.isfinite(value) else None
 
     def map_path(self, entry: VolumeEntry, kind: str) -> Path:
-        """``SCORES/maps/<safe_id>_<kind>.nii.gz`` (kind: anomaly or retina)."""
-        return self.scores_dir / "maps" / f"{entry.safe_id}_{kind}.nii.gz"
+        """The volume's map of ``kind`` (anomaly or retina) in the scores folder."""
+        return ScoresFolder(self.scores_dir).map_file(entry.safe_id, kind)
 
     def patch_table_path(self, entry: VolumeEntry) -> Path:
-        return self.scores_dir / "patches" / f"{entry.safe_id}.csv"
+        return ScoresFolder(self.scores_dir).patch_file(entry.safe_id)
 
 
 def _read_json(path: Path) -> Any:
@@ -151,9 +152,9 @@ def _markers(eval_path: Path, raw: Any) -> dict[int, str]:
     return dict(sorted(markers.items()))
 
 
-def _volumes(scores_dir: Path, base: Path, annotations: dict[str, str],
+def _volumes(scores_dir: Path, annotations: dict[str, str],
              facts: dict[str, dict[str, str]]) -> list[VolumeEntry]:
-    path = scores_dir / "volumes.csv"
+    path = scores_dir / VOLUMES
     table = _read_csv(path, VOLUME_COLUMNS)
     scores = _numbers(path, table["score"])
     n_patches = (_numbers(path, table["n_patches"]) if "n_patches" in table.columns
@@ -162,11 +163,12 @@ def _volumes(scores_dir: Path, base: Path, annotations: dict[str, str],
     for i, row in enumerate(table.to_dict("records")):
         if not _SAFE_FILE_STEM.fullmatch(row["safe_id"]):
             raise InputError(path, f"row {i + 1}: safe_id '{row['safe_id']}' is not a plain file name")
-        annotation = row.get("annotation_path", "") or annotations.get(row["volume_id"], "")
+        stored = row.get("annotation_path", "")
+        annotation = resolve(scores_dir, stored) if stored else annotations.get(row["volume_id"])
         entries.append(VolumeEntry(
             volume_id=row["volume_id"], safe_id=row["safe_id"], label=row["label"],
-            split=row["split"], path=_resolve(base, row["path"]),
-            annotation_path=_resolve(base, annotation) if annotation else None,
+            split=row["split"], path=resolve(scores_dir, row["path"]),
+            annotation_path=Path(annotation) if annotation else None,
             score=float(scores[i]),
             n_patches=int(n_patches[i]) if math.isfinite(n_patches[i]) else 0,
             **facts.get(row["volume_id"], {}),
@@ -176,7 +178,7 @@ def _volumes(scores_dir: Path, base: Path, annotations: dict[str, str],
 
 
 def _bscan_scores(scores_dir: Path, volumes: list[VolumeEntry]) -> dict[str, np.ndarray]:
-    path = scores_dir / "bscans.csv"
+    path = scores_dir / BSCANS
     table = _read_csv(path, ("volume_id", "bscan", "score"))
     bscans = _numbers(path, table["bscan"]).astype(int)
     scores = _numbers(path, table["score"])
@@ -203,8 +205,7 @@ def load_evaluation(eval_dir: str | Path) -> Evaluation:
     if not scores_dir.is_dir():
         raise InputError(scores_dir, "scores folder (from evaluation.json) not found")
     manifest = _pointer(eval_dir, info, "manifest")
-    volumes = _volumes(scores_dir, manifest.parent if manifest else scores_dir,
-                       _annotation_table(_pointer(eval_dir, info, "annotations")),
+    volumes = _volumes(scores_dir, _annotation_table(_pointer(eval_dir, info, "annotations")),
                        _manifest_facts(manifest))
     metrics = _read_csv(eval_dir / "metrics.csv", METRIC_COLUMNS)
     for column in ("value", "ci_low", "ci_high", "n_pos", "n_neg"):

@@ -77,6 +77,18 @@ def render_report(eval_dir: Path,
     eval_dir = Path(eval_dir)
     ev = load_evaluation(eval_dir)
     target = eval_dir / "report"
-    with atomic_dir(target) as tmp:
+    with atomic_dir(target, "report") as tmp:
         render_evaluation(ev, tmp, progress)
     return target / "index.html"
+
+
+def render_into(eval_dir: Path, folder: Path,
+                progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None) -> None:
+    """Render the report of ``eval_dir`` into the new folder ``folder`` (inside a folder that the
+    caller swaps in whole, as ``evaluate`` does)."""
+    from octanogan.outputs.folder import write_marker
+
+    ev = load_evaluation(eval_dir)
+    folder.mkdir(parents=True)
+    render_evaluation(ev, folder, progress)
+    write_marker(folder, "report")

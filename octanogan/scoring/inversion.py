@@ -16,34 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-MODES = ("iterative", "encoder", "hybrid")
-NORMS = ("l1", "l2")
-
-
-@dataclass
-class InversionConfig:
-    """How to find z for a patch. Defaults follow Schlegl et al. (Γ=500, λ=0.1, L1)."""
-
-    mode: str = "iterative"
-    steps: int = 500
-    hybrid_steps: int = 50
-    lam: float = 0.1
-    norm: str = "l1"
-    lr: float = 0.05
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got '{self.mode}'")
-        if self.norm not in NORMS:
-            raise ValueError(f"norm must be one of {NORMS}, got '{self.norm}'")
-        if not 0.0 <= self.lam <= 1.0:
-            raise ValueError(f"lambda must lie in [0, 1], got {self.lam}")
-
-    @property
-    def n_steps(self) -> int:
-        """Adam steps on z for this mode."""
-        return {"iterative": self.steps, "encoder": 0, "hybrid": self.hybrid_steps}[self.mode]
+from octanogan.scoring.config import InversionConfig
 
 
 @dataclass
@@ -71,7 +44,7 @@ class LatentInverter:
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module,
                  encoder: nn.Module | None, latent_dim: int, config: InversionConfig) -> None:
-        if config.mode in ("encoder", "hybrid") and encoder is None:
+        if config.needs_encoder and encoder is None:
             raise ValueError(f"mode '{config.mode}' needs a trained encoder; this run has none")
         self.generator = generator.eval().requires_grad_(False)
         self.discriminator = discriminator.eval().requires_grad_(False)

@@ -3,39 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from octanogan.errors import OctanoganError
-from octanogan.fsutil import atomic_path, atomic_write_text, safe_name
-from octanogan.io import OCTVolume, read_volume, write_nifti
-from octanogan.patches.grid import cut_patches, retina_grid
+from octanogan.errors import InputError, OctanoganError, about
+from octanogan.io import OCTVolume, read_volume
+from octanogan.outputs.scores import PATCH_COLUMNS, ScoresFolder, check_file_names
+from octanogan.patches.grid import check_fits, cut_patches, retina_grid
 from octanogan.preprocess import PreprocessConfig, preprocess_volume, unflatten
-from octanogan.scoring.aggregate import aggregate_scores
-from octanogan.scoring.inversion import InversionConfig, LatentInverter
+from octanogan.scoring.config import ScoreConfig
+from octanogan.scoring.inversion import LatentInverter
 from octanogan.scoring.stitch import Stitcher
-
-PATCH_COLUMNS = ["volume_id", "bscan", "y", "x", "score", "residual", "feature"]
-
-
-@dataclass
-class ScoreConfig:
-    """Everything that decides a score; recorded in ``SCORES/settings.json``."""
-
-    inversion: InversionConfig = field(default_factory=InversionConfig)
-    stride: int = 32
-    batch_size: int = 256
-    weighting: str = "uniform"
-    smooth_sigma: float = 0.0
-    top_fraction: float = 0.1
-    splits: tuple[str, ...] = ("val", "test")
 
 
 @dataclass
@@ -80,7 +64,7 @@ class VolumeScorer:
         values = np.concatenate(parts) if parts else np.zeros((0, 3), np.float32)
         table = pd.DataFrame({"volume_id": volume_id, "bscan": centres[:, 0], "y": centres[:, 1],
                               "x": centres[:, 2], "score": values[:, 0], "residual": values[:, 1],
-                              "feature": values[:, 2]}, columns=PATCH_COLUMNS)
+                              "feature": values[:, 2]}, columns=list(PATCH_COLUMNS))
         anomaly = unflatten(self._smoothed(stitcher), prep.shifts, fill=0.0).astype(np.float32)
         return VolumeScores(volume_id, table, anomaly, time.perf_counter() - start), prep
 
@@ -105,66 +89,6 @@ class VolumeScorer:
         out = np.zeros_like(result)
         np.divide(total, norm, out=out, where=(covered > 0) & (norm > 1e-6))
         return out
-
-
-class ScoresFolder:
-    """The on-disk layout of ``octanogan score`` output (docs/formats.md)."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-
-    def patches_csv(self, volume_id: str) -> Path:
-        return self.root / "patches" / f"{safe_name(volume_id)}.csv"
-
-    def map_path(self, volume_id: str, kind: str) -> Path:
-        suffix = "npz" if kind == "geometry" else "nii.gz"
-        return self.root / "maps" / f"{safe_name(volume_id)}_{kind}.{suffix}"
-
-    def is_done(self, volume_id: str) -> bool:
-        """A volume is finished once its patch table exists (it is written last)."""
-        return self.patches_csv(volume_id).is_file()
-
-    def check_settings(self, settings: dict[str, Any]) -> None:
-        """Record settings; refuse to mix outputs made with different ones."""
-        path = self.root / "settings.json"
-        if path.is_file():
-            old = json.loads(path.read_text(encoding="utf-8"))
-            if {k: v for k, v in old.items() if k != "versions"} != \
-               {k: v for k, v in settings.items() if k != "versions"}:
-                raise OctanoganError(f"{self.root}: holds scores made with other settings "
-                                     "(see its settings.json); choose a new --out folder")
-        atomic_write_text(path, json.dumps(settings, indent=2))
-
-    def write_volume(self, volume: OCTVolume, scores: VolumeScores, prep: Any) -> None:
-        """Maps first, patch table last: the table's presence marks the volume finished."""
-        vid = scores.volume_id
-        write_nifti(scores.anomaly_map, volume.affine, self.map_path(vid, "anomaly"))
-        write_nifti(prep.retina_mask, volume.affine, self.map_path(vid, "retina"), dtype=np.uint8)
-        with atomic_path(self.map_path(vid, "geometry")) as tmp:
-            with open(tmp, "wb") as handle:
-                np.savez_compressed(handle, shifts=prep.shifts, bm_row=prep.bm_row,
-                                    ilm=prep.ilm, bm=prep.bm)
-        with atomic_path(self.patches_csv(vid)) as tmp:
-            scores.patches.to_csv(tmp, index=False)
-
-    def write_tables(self, manifest: pd.DataFrame, top_fraction: float) -> pd.DataFrame:
-        """Rebuild volumes.csv and bscans.csv from the finished volumes' patch tables."""
-        volumes, bscans = [], []
-        for row in manifest.itertuples(index=False):
-            if not self.is_done(row.volume_id):
-                continue
-            patches = pd.read_csv(self.patches_csv(row.volume_id))
-            per_bscan, volume_score = aggregate_scores(patches, top_fraction)
-            bscans += [(row.volume_id, b, v) for b, v in zip(per_bscan["bscan"], per_bscan["score"])]
-            volumes.append((row.volume_id, safe_name(row.volume_id), row.label, row.split, row.path,
-                            row.annotation_path, volume_score, len(patches)))
-        table = pd.DataFrame(volumes, columns=["volume_id", "safe_id", "label", "split", "path",
-                                               "annotation_path", "score", "n_patches"])
-        with atomic_path(self.root / "volumes.csv") as tmp:
-            table.to_csv(tmp, index=False)
-        with atomic_path(self.root / "bscans.csv") as tmp:
-            pd.DataFrame(bscans, columns=["volume_id", "bscan", "score"]).to_csv(tmp, index=False)
-        return table
 
 
 @dataclass
@@ -213,9 +137,20 @@ def score_manifest(
     if not 0 <= index < count:
         raise OctanoganError(f"--shard must be i/N with 0 <= i < N, got {index}/{count}")
     from octanogan.device import resolve_device
+    from octanogan.outputs.folder import claim_output
+    from octanogan.outputs.run import ENCODER
+    from octanogan.provenance import versions
     from octanogan.training import load_run
-    from octanogan.training.run_folder import versions
 
+    out_dir = Path(out_dir)
+    claim_output(out_dir, "scores", [run_dir])
+    selected = manifest[manifest["split"].isin(config.splits)].reset_index(drop=True)
+    check_file_names(selected["volume_id"], out_dir)
+    if not Path(run_dir).is_dir():
+        raise InputError(run_dir, "run folder not found")
+    if config.inversion.needs_encoder and not (Path(run_dir) / ENCODER).is_file():
+        raise InputError(run_dir, f"mode '{config.inversion.mode}' needs an encoder, but this run was "
+                                  "trained without one; use --mode iterative or train an encoder")
     device = resolve_device(device_name)
     run = load_run(run_dir, device=device)
     torch.manual_seed(config.inversion.seed)
@@ -224,14 +159,13 @@ def score_manifest(
     inverter = LatentInverter(run.generator, run.discriminator, run.encoder, run.latent_dim,
                               config.inversion)
     scorer = VolumeScorer(inverter, patch_size, preprocess, config, device)
-    folder = ScoresFolder(Path(out_dir))
+    folder = ScoresFolder(out_dir)
     folder.check_settings({
         "run_dir": str(Path(run_dir).resolve()), "run_hash": _weights_hash(Path(run_dir)),
         "patch_size": patch_size, "preprocess": dataclasses.asdict(preprocess),
         **{k: v for k, v in dataclasses.asdict(config).items() if k != "splits"},
         "versions": versions(),
     })
-    selected = manifest[manifest["split"].isin(config.splits)].reset_index(drop=True)
     start = time.perf_counter()
     scored, skipped, failed, n_patches = [], [], [], 0
     rows = list(selected.itertuples(index=False))[index::count]
@@ -241,8 +175,12 @@ def score_manifest(
             continue
         try:
             volume = read_volume(row.path)
-            result, prep = scorer.score(volume, row.volume_id)
-            folder.write_volume(volume, result, prep)
+            with about(row.path):
+                check_fits(volume.shape, patch_size)
+                result, prep = scorer.score(volume, row.volume_id)
+            folder.write_volume(row.volume_id, volume.affine, result.anomaly_map, prep.retina_mask,
+                                {"shifts": prep.shifts, "bm_row": prep.bm_row, "ilm": prep.ilm,
+                                 "bm": prep.bm}, result.patches)
         except OctanoganError as exc:
             if not keep_going:
                 raise

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-WEIGHTINGS = ("uniform", "gaussian")
+from octanogan.scoring.config import WEIGHTINGS
 
 
 def patch_weights(patch_size: int, weighting: str = "uniform") -> np.ndarray:

@@ -1,11 +1,23 @@
 """Training: the DCGAN (or WGAN-GP) on healthy patches, then the f-AnoGAN encoder.
 
 ``train(store_dir, run_dir, config)`` writes a run folder; ``load_run(run_dir)`` reads it back.
+The names below load on first use, so ``octanogan.training.config`` stays importable without torch.
 """
 
-from octanogan.training.config import TrainConfig, load_train_config
-from octanogan.training.run import TrainProgress, TrainSummary, train
-from octanogan.training.run_folder import LoadedRun, load_run, read_config
+from __future__ import annotations
 
-__all__ = ["LoadedRun", "TrainConfig", "TrainProgress", "TrainSummary", "load_run",
-           "load_train_config", "read_config", "train"]
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "TrainConfig": "config", "load_train_config": "config",
+    "TrainProgress": "run", "TrainSummary": "run", "train": "run",
+    "LoadedRun": "run_folder", "load_run": "run_folder", "read_config": "run_folder",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'octanogan.training' has no attribute {name!r}")
+    return getattr(import_module(f"octanogan.training.{_EXPORTS[name]}"), name)

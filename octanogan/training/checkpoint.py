@@ -6,6 +6,7 @@ All files are written atomically and read with ``torch.load(..., weights_only=Tr
 from __future__ import annotations
 
 import dataclasses
+import pickle
 import random
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,14 @@ def load_tensors(path: Path, what: str) -> dict[str, Any]:
         raise InputError(path, f"{what} not found")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "Unsupported global" in str(exc):
+            raise InputError(path, f"refused: this {what} holds Python objects that safe (weights_only) "
+                                   "loading does not run; octanogan writes plain tensors only") from None
+        raise InputError(path, f"corrupt or unreadable {what} (not a PyTorch tensor file)") from None
     except Exception as exc:  # torch raises many types for truncated or foreign files
-        raise InputError(path, f"corrupt or unreadable {what} ({type(exc).__name__}: {exc})") from exc
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        raise InputError(path, f"corrupt or unreadable {what} ({type(exc).__name__}: {first_line})") from None
     if not isinstance(data, dict):
         raise InputError(path, f"not an octanogan {what}")
     return data

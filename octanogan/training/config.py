@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
+from octanogan import checks
 from octanogan.config import from_dict, load_yaml
 from octanogan.device import DEVICE_CHOICES
-from octanogan.errors import OctanoganError
+from octanogan.errors import ConfigError
 
-OBJECTIVES = ("dcgan", "wgan-gp")
+Objective = Literal["dcgan", "wgan-gp"]
+OBJECTIVES = get_args(Objective)
 
 #: Settings that may change on ``--resume`` without changing what is being trained.
 RESUMABLE_CHANGES = ("iterations", "encoder_iterations", "checkpoint_every", "device", "workers")
@@ -54,28 +56,21 @@ class TrainConfig:
 
 
 def _check(config: TrainConfig) -> None:
-    positive = ("iterations", "batch_size", "latent_dim", "base_channels", "checkpoint_every")
-    non_negative = ("encoder_iterations", "seed", "workers")
-    for field in dataclasses.fields(config):
-        value = getattr(config, field.name)
-        expected = {"int": int, "float": (int, float), "bool": bool, "str": str,
-                    "int | None": (int, type(None))}[str(field.type)]
-        if not isinstance(value, expected) or (isinstance(value, bool) and field.type != "bool"):
-            raise OctanoganError(f"setting '{field.name}' must be {field.type}, got {value!r}")
-    for name in positive:
-        if getattr(config, name) < 1:
-            raise OctanoganError(f"setting '{name}' must be >= 1, got {getattr(config, name)}")
-    for name in non_negative:
-        if getattr(config, name) < 0:
-            raise OctanoganError(f"setting '{name}' must be >= 0, got {getattr(config, name)}")
-    if config.critic_steps is not None and config.critic_steps < 1:
-        raise OctanoganError(f"setting 'critic_steps' must be >= 1, got {config.critic_steps}")
-    if not config.lr > 0 or not 0 <= config.beta1 < 1 or not 0 <= config.beta2 < 1:
-        raise OctanoganError("settings need lr > 0 and 0 <= beta1, beta2 < 1")
-    if config.objective not in OBJECTIVES:
-        raise OctanoganError(f"setting 'objective' must be one of {OBJECTIVES}, got '{config.objective}'")
-    if config.device not in DEVICE_CHOICES:
-        raise OctanoganError(f"setting 'device' must be one of {DEVICE_CHOICES}, got '{config.device}'")
+    for name in ("iterations", "batch_size", "latent_dim", "base_channels", "checkpoint_every"):
+        checks.integer(name, getattr(config, name), 1)
+    for name in ("encoder_iterations", "seed", "workers"):
+        checks.integer(name, getattr(config, name), 0)
+    if config.critic_steps is not None:
+        checks.integer("critic_steps", config.critic_steps, 1)
+    checks.number("lr", config.lr, 0.0, low_open=True)
+    checks.number("beta1", config.beta1, 0.0, 1.0, high_open=True)
+    checks.number("beta2", config.beta2, 0.0, 1.0, high_open=True)
+    checks.number("gp_weight", config.gp_weight, 0.0)
+    checks.number("kappa", config.kappa, 0.0)
+    if not isinstance(config.flip, bool):
+        raise ConfigError("flip", f"must be true or false, got {config.flip!r}")
+    checks.choice("objective", config.objective, OBJECTIVES)
+    checks.choice("device", config.device, DEVICE_CHOICES)
 
 
 def load_train_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
@@ -89,7 +84,7 @@ def load_train_config(path: str | Path | None = None, overrides: dict[str, Any] 
         if isinstance(values.get("train"), dict):
             values = values["train"]
         elif "train" in values:
-            raise OctanoganError(f"{path}: the 'train' section must be a mapping")
+            raise ConfigError("train", "must be a mapping", path)
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return from_dict(TrainConfig, _floats_from_text(values), source=str(path or "config"))
 

@@ -13,8 +13,14 @@ import torch
 
 from octanogan.device import resolve_device
 from octanogan.errors import InputError
+from octanogan.fsutil import relative_path
 from octanogan.models import NetworkSpec
+from octanogan.outputs.folder import claim_output, write_marker
+from octanogan.outputs.run import KIND
+from octanogan.outputs.run import is_finished as rf_is_finished
+from octanogan.outputs.run import is_resumable as rf_is_resumable
 from octanogan.patches.store import PatchStore
+from octanogan.provenance import git_commit, now, versions
 from octanogan.training import run_folder as rf
 from octanogan.training.checkpoint import TrainingState, load_tensors, save_tensors, save_weights
 from octanogan.training.config import TrainConfig
@@ -83,6 +89,7 @@ class _Run:
     def gan_phase(self) -> int:
         s, c = self.state, self.config
         if s.gan_iteration >= c.iterations:
+            self.save_gan_weights()  # a kill may have come between the last checkpoint and these
             return 0
         start = s.gan_iteration
         s.generator.train()
@@ -97,13 +104,18 @@ class _Run:
             if iteration % c.checkpoint_every == 0 or iteration == c.iterations:
                 self.save_gan_samples(iteration)
                 self.checkpoint()
-        save_weights(self.run_dir / rf.GENERATOR, s.generator)
-        save_weights(self.run_dir / rf.DISCRIMINATOR, s.discriminator)
+        self.save_gan_weights()
         return c.iterations - start
+
+    def save_gan_weights(self) -> None:
+        save_weights(self.run_dir / rf.GENERATOR, self.state.generator)
+        save_weights(self.run_dir / rf.DISCRIMINATOR, self.state.discriminator)
 
     def encoder_phase(self) -> int:
         s, c = self.state, self.config
         if s.encoder_iteration >= c.encoder_iterations:
+            if c.encoder_iterations:
+                save_weights(self.run_dir / rf.ENCODER, s.encoder)
             return 0
         start = s.encoder_iteration
         freeze(s.generator, s.discriminator)
@@ -130,6 +142,7 @@ class _Run:
         """Losses first, then the checkpoint: a crash between them leaves rows that resume drops."""
         self.log.flush()
         save_tensors(self.run_dir / rf.CHECKPOINT, self.state.state_dict())
+        rf.drop_replaced(self.run_dir)  # the new run has started: the one it replaces may go
 
     @torch.no_grad()
     def save_gan_samples(self, iteration: int) -> None:
@@ -157,46 +170,59 @@ def train(store_dir: str | Path, run_dir: str | Path, config: TrainConfig | None
           on_iteration: Callable[[TrainProgress], None] | None = None) -> TrainSummary:
     """Train G and D on the patch store, then the encoder; write everything to ``run_dir``.
 
-    ``resume`` continues from ``run_dir/checkpoint.pt`` and reproduces the losses of an
-    uninterrupted run; ``config`` may then only extend iterations or change device/workers
-    (see ``read_config`` to start from the run's own config). Without ``resume`` a non-empty
-    ``run_dir`` is refused unless ``overwrite``. Everything is validated before anything is written.
+    ``resume`` continues from ``run_dir/checkpoint.pt`` (or from the start, when a kill came
+    before the first checkpoint) and reproduces the losses of an uninterrupted run; ``config``
+    may then only extend iterations or change device/workers (see ``read_config``). Without
+    ``resume`` a run with a checkpoint is refused unless ``overwrite``; the old run is deleted only
+    once the new one has written its first checkpoint. Everything is validated before anything
+    is written.
     """
     config = (config or TrainConfig()).resolved()
     run_dir = Path(run_dir)
+    rf.recover(run_dir)
+    exists = claim_output(run_dir, KIND, [store_dir])
     store = open_store(store_dir, config.batch_size)
     spec = NetworkSpec(store.patch_size, config.latent_dim, config.base_channels,
                        config.discriminator_norm)
     store_hash = store.content_hash()
+    if resume and not exists:
+        raise InputError(run_dir, "holds no run to resume; start a new run without --resume")
     checkpoint = _check_resume(run_dir, config, store_hash) if resume else None
     device = resolve_device(config.device)
     state = TrainingState.create(spec, config, device)
-    if checkpoint is not None:
-        state.load_state_dict(checkpoint, run_dir / rf.CHECKPOINT)
-        _check_extension(state, config, run_dir)
-        if state.gan_iteration >= config.iterations and state.encoder_iteration >= config.encoder_iterations:
+    if resume:
+        if checkpoint is not None:
+            state.load_state_dict(checkpoint, run_dir / rf.CHECKPOINT)
+            _check_extension(state, config, run_dir)
+        if state.gan_iteration >= config.iterations and \
+                state.encoder_iteration >= config.encoder_iterations and rf_is_finished(run_dir):
             return TrainSummary(run_dir, 0, 0, 0, 0.0, _epochs(state, config, store))
         record = rf.read_record(run_dir)
-        record["resumed"] = [*record.get("resumed", []), rf.now()]
+        record["resumed"] = [*record.get("resumed", []), now()]
         rf.LossLog(run_dir / rf.LOSSES).truncate(state.gan_iteration, state.encoder_iteration)
     else:
-        rf.prepare_new(run_dir, overwrite)
-        record = _new_record(Path(store_dir), store, store_hash, spec, config)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    record.update(finished=False, ended=None, device=str(device), versions=rf.versions(),
-                  git_commit=rf.git_commit())
-    rf.write_config(run_dir, config)
-    rf.write_record(run_dir, record)
-
-    session = _Run(store, run_dir, config, state, on_iteration)
-    begin = time.perf_counter()
-    gan_done = session.gan_phase()
-    encoder_done = session.encoder_phase()
+        rf.set_aside(run_dir, overwrite)
+        record = _new_record(run_dir, Path(store_dir), store, store_hash, spec, config)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_marker(run_dir, KIND)
+        record.update(finished=False, ended=None, device=str(device), versions=versions(),
+                      git_commit=git_commit())
+        rf.write_config(run_dir, config)
+        rf.write_record(run_dir, record)
+        session = _Run(store, run_dir, config, state, on_iteration)
+        begin = time.perf_counter()
+        gan_done = session.gan_phase()
+        encoder_done = session.encoder_phase()
+    except BaseException:
+        rf.restore_replaced(run_dir)  # failed before its first checkpoint: the old run comes back
+        raise
     seconds = time.perf_counter() - begin
     plot_losses(run_dir / rf.LOSSES, run_dir / rf.LOSS_CURVE)
-    record.update(finished=True, ended=rf.now(), gan_iterations=state.gan_iteration,
+    record.update(finished=True, ended=now(), gan_iterations=state.gan_iteration,
                   encoder_iterations=state.encoder_iteration)
     rf.write_record(run_dir, record)
+    rf.drop_replaced(run_dir)
     patches = (gan_done * config.critic_steps + encoder_done) * config.batch_size
     return TrainSummary(run_dir, gan_done, encoder_done, patches, seconds,
                         _epochs(state, config, store))
@@ -206,25 +232,29 @@ def _epochs(state: TrainingState, config: TrainConfig, store: PatchStore) -> flo
     return state.gan_iteration * config.critic_steps * config.batch_size / len(store)
 
 
-def _new_record(store_dir: Path, store: PatchStore, store_hash: str, spec: NetworkSpec,
+def _new_record(run_dir: Path, store_dir: Path, store: PatchStore, store_hash: str, spec: NetworkSpec,
                 config: TrainConfig) -> dict[str, Any]:
     """run.json of a new run: what it was trained on and how (completed as training goes)."""
     extraction = {k: store.settings[k] for k in STORE_SETTINGS if k in store.settings}
-    return {"format_version": 1, "started": rf.now(), "resumed": [],
-            "store": {"path": str(store_dir.resolve()), "content_hash": store_hash,
+    return {"format_version": 1, "started": now(), "resumed": [],
+            "store": {"path": relative_path(store_dir, run_dir), "content_hash": store_hash,
                       "n_patches": len(store), "patch_size": store.patch_size, **extraction},
             "networks": dataclasses.asdict(spec), "seed": config.seed}
 
 
-def _check_resume(run_dir: Path, config: TrainConfig, store_hash: str) -> dict[str, Any]:
-    """Everything a resume needs, read and checked before the run folder is touched."""
-    if not (run_dir / rf.CHECKPOINT).is_file():
-        raise InputError(run_dir, "no checkpoint.pt to resume from; start a new run without --resume")
+def _check_resume(run_dir: Path, config: TrainConfig, store_hash: str) -> dict[str, Any] | None:
+    """Everything a resume needs, read and checked before the run folder is touched; None when
+    the run was stopped before its first checkpoint (it then starts again from iteration 0)."""
+    if not rf_is_resumable(run_dir):
+        raise InputError(run_dir, "holds no config.yaml and run.json to resume from; start a new run "
+                                  "without --resume")
     rf.check_same_training(rf.read_config(run_dir), config, run_dir)
     record = rf.read_record(run_dir)
     if record.get("store", {}).get("content_hash") != store_hash:
         raise InputError(run_dir, "the patch store differs from the one this run was trained on "
                                   f"({record.get('store', {}).get('path')}); resume needs the same store")
+    if not (run_dir / rf.CHECKPOINT).is_file():
+        return None
     return load_tensors(run_dir / rf.CHECKPOINT, "checkpoint")
 
 

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
-import platform
+import os
 import shutil
-import subprocess
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -18,19 +15,26 @@ from octanogan.config import to_dict
 from octanogan.errors import InputError, OctanoganError
 from octanogan.fsutil import atomic_write_text
 from octanogan.models import Discriminator, Encoder, Generator, NetworkSpec
+from octanogan.outputs.folder import MARKER, visible_entries
+from octanogan.outputs.run import (  # noqa: F401  (re-exported: the run folder's names)
+    CHECKPOINT,
+    CONFIG,
+    DISCRIMINATOR,
+    ENCODER,
+    GENERATOR,
+    LOSS_CURVE,
+    LOSSES,
+    RECORD,
+    RUN_FILES,
+    SAMPLES,
+    read_record,
+    write_record,
+)
 from octanogan.training.checkpoint import load_weights
 from octanogan.training.config import TrainConfig, load_train_config
 
-CONFIG, RECORD, LOSSES = "config.yaml", "run.json", "losses.csv"
-GENERATOR, DISCRIMINATOR, ENCODER = "generator.pt", "discriminator.pt", "encoder.pt"
-CHECKPOINT, LOSS_CURVE, SAMPLES = "checkpoint.pt", "loss_curve.png", "samples"
-RUN_FILES = {CONFIG, RECORD, LOSSES, GENERATOR, DISCRIMINATOR, ENCODER, CHECKPOINT, LOSS_CURVE, SAMPLES}
 LOSS_COLUMNS = ("iteration", "phase", "d_loss", "g_loss", "e_loss", "d_real", "d_fake",
                 "gradient_penalty", "e_image", "e_feature")
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 class LossLog:
@@ -73,43 +77,6 @@ class LossLog:
         atomic_write_text(self.path, "".join(kept))
 
 
-def versions() -> dict[str, str]:
-    """Versions of the software that shaped the weights."""
-    import monai
-    import numpy
-
-    from octanogan import __version__
-
-    return {"octanogan": __version__, "python": platform.python_version(),
-            "torch": torch.__version__, "monai": monai.__version__, "numpy": numpy.__version__}
-
-
-def git_commit() -> str | None:
-    """The octanogan source checkout's commit, when it is one."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
-                             capture_output=True, text=True, timeout=5, check=True)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
-
-
-def write_record(run_dir: Path, record: dict[str, Any]) -> None:
-    atomic_write_text(run_dir / RECORD, json.dumps(record, indent=2) + "\n")
-
-
-def read_record(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / RECORD
-    if not path.is_file():
-        raise InputError(path, "run.json not found; is this an octanogan run folder?")
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-        NetworkSpec.from_dict(record["networks"])
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise InputError(path, f"corrupt run record ({type(exc).__name__}: {exc})") from exc
-    return record
-
-
 def write_config(run_dir: Path, config: TrainConfig) -> None:
     import yaml
 
@@ -123,31 +90,60 @@ def read_config(run_dir: Path, overrides: dict[str, Any] | None = None) -> Train
     return load_train_config(run_dir / CONFIG, overrides)
 
 
-def prepare_new(run_dir: Path, overwrite: bool) -> None:
-    """Make sure a new run may be written to ``run_dir``; with ``overwrite``, delete the old run."""
+def _replaced(run_dir: Path) -> Path:
+    return run_dir.with_name(f".{run_dir.name}.replaced")
+
+
+def recover(run_dir: Path) -> None:
+    """Undo what a kill during a replacement left: if the new run never reached its first
+    checkpoint, the old run comes back; otherwise the old run is deleted."""
+    old = _replaced(run_dir)
+    if not old.exists():
+        return
+    if (run_dir / CHECKPOINT).is_file():
+        shutil.rmtree(old)
+        return
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    os.replace(old, run_dir)
+
+
+def set_aside(run_dir: Path, overwrite: bool) -> None:
+    """Make way for a new run in ``run_dir`` (already claimed as a run folder by the caller).
+
+    A run with a checkpoint is replaced only with ``overwrite``; one without (killed before its
+    first checkpoint) holds nothing to lose. The old run is moved beside ``run_dir`` and deleted
+    only once the new run has written its first checkpoint (:func:`drop_replaced`).
+    """
     if not run_dir.exists():
         return
-    if not run_dir.is_dir():
-        raise InputError(run_dir, "exists and is not a folder")
-    entries = [p for p in run_dir.iterdir() if not p.name.startswith(".")]
-    if not entries:
-        return
-    if not overwrite:
-        state = "a finished" if (run_dir / RECORD).is_file() and _finished(run_dir) else "an unfinished"
+    foreign = sorted(p.name for p in visible_entries(run_dir) if p.name not in (*RUN_FILES, MARKER))
+    if foreign:
+        raise InputError(run_dir, "holds files that are not from an octanogan run "
+                                  f"({', '.join(foreign[:5])}); move them or choose another folder")
+    if (run_dir / CHECKPOINT).is_file() and not overwrite:
+        state = "a finished" if _finished(run_dir) else "an unfinished"
         raise InputError(run_dir, f"holds {state} run; use --resume to continue it or "
                                   "--overwrite to replace it")
-    foreign = sorted(p.name for p in entries if p.name not in RUN_FILES)
-    if foreign:
-        raise InputError(run_dir, f"--overwrite refused: holds files that are not from an octanogan "
-                                  f"run ({', '.join(foreign[:5])})")
-    for path in run_dir.iterdir():
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    os.replace(run_dir, _replaced(run_dir))
+
+
+def drop_replaced(run_dir: Path) -> None:
+    """Delete the run that a new one replaced (the new run has started successfully)."""
+    shutil.rmtree(_replaced(run_dir), ignore_errors=True)
+
+
+def restore_replaced(run_dir: Path) -> None:
+    """Bring back the replaced run after the new one failed before its first checkpoint."""
+    if _replaced(run_dir).exists() and not (run_dir / CHECKPOINT).is_file():
+        shutil.rmtree(run_dir, ignore_errors=True)
+        os.replace(_replaced(run_dir), run_dir)
 
 
 def _finished(run_dir: Path) -> bool:
     try:
-        return bool(json.loads((run_dir / RECORD).read_text(encoding="utf-8")).get("finished"))
-    except (OSError, json.JSONDecodeError):
+        return bool(read_record(run_dir).get("finished"))
+    except InputError:
         return False
 
 
@@ -181,7 +177,10 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedR
         raise InputError(run_dir, "run folder not found")
     config = read_config(run_dir)
     record = read_record(run_dir)
-    spec = NetworkSpec.from_dict(record["networks"])
+    try:
+        spec = NetworkSpec.from_dict(record["networks"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(run_dir / RECORD, f"corrupt run record ({type(exc).__name__}: {exc})") from exc
     if not (run_dir / GENERATOR).is_file():
         raise InputError(run_dir, "the GAN phase has not finished (no generator.pt); "
                                   "continue it with 'octanogan train --resume'")

@@ -1,4 +1,11 @@
-"""What the dataset recipes share: writing a volume with its label map, and the tables."""
+"""What the dataset recipes share: claiming the output folder, writing a volume with its label
+map, and the tables.
+
+A dataset conversion writes a whole folder of its own (its manifest, annotations and markers
+describe that dataset alone): ``--out`` must be new or empty, or an unfinished conversion (marked
+``converted``, no ``manifest.csv`` yet) that a rerun completes. Volume ids are the dataset's own
+public case names (``Subject_01``, ``Cirrus_TRAIN001``, ``CNV-1234-1``), not patient names.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +15,28 @@ from pathlib import Path
 
 import numpy as np
 
+from octanogan.errors import InputError
 from octanogan.fsutil import atomic_write_text, safe_name
 from octanogan.io.convert import MANIFEST_COLUMNS, ConversionReport, table_text
 from octanogan.io.readers import write_nifti
 from octanogan.io.volume import affine_from_spacing
+from octanogan.outputs.folder import claim_output, marker_kind, write_marker
+
+
+def claim_dataset_output(root: Path, out_dir: Path) -> None:
+    """Refuse an ``out_dir`` that overlaps ``root``, is someone else's, or holds a finished
+    conversion (a dataset's tables would replace its manifest)."""
+    if claim_output(out_dir, "converted", [root]) and (out_dir / "manifest.csv").exists():
+        raise InputError(out_dir, "holds converted volumes already; convert a dataset into a new "
+                                  "or empty folder (its manifest, annotations and markers describe "
+                                  "that dataset alone)")
+
+
+def mark_output(out_dir: Path) -> None:
+    """Mark ``out_dir`` as a ``converted`` folder before the first file is written into it."""
+    if marker_kind(out_dir) != "converted":
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_marker(out_dir, "converted")
 
 
 def relative(path: Path, base: Path) -> str:
@@ -30,6 +55,7 @@ def write_case(
 
     Returns the two paths relative to ``out_dir`` (the second empty without labels).
     """
+    mark_output(out_dir)
     affine = affine_from_spacing(spacing_mm)
     name = f"{safe_name(volume_id)}.nii.gz"
     image = write_nifti(data, affine, out_dir / "volumes" / name)
@@ -47,7 +73,7 @@ def write_tables(
     """``manifest.csv``, and with markers ``annotations.csv`` and ``markers.json``, plus
     ``refused.csv`` listing the cases that were skipped."""
     out = report.out_dir
-    out.mkdir(parents=True, exist_ok=True)
+    mark_output(out)
     atomic_write_text(out / "manifest.csv",
                       table_text(report.rows, (*MANIFEST_COLUMNS, *extra_columns)))
     if markers is not None:

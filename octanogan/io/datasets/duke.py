@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from octanogan.errors import InputError, OctanoganError
-from octanogan.io.convert import ConversionReport, Refusal
-from octanogan.io.datasets.common import write_case, write_tables
+from octanogan.io.convert import ConversionReport, IdAllocator, Refusal
+from octanogan.io.datasets.common import claim_dataset_output, write_case, write_tables
+from octanogan.io.devices import canonical_device
 from octanogan.io.volume import DEFAULT_SPACING_MM
 
 DUKE_MARKERS = {1: "fluid"}
@@ -78,20 +79,24 @@ def duke_dme_to_nifti(
 ) -> ConversionReport:
     """Convert every Duke DME ``.mat`` under ``root``; write manifest, annotations and markers."""
     root, out_dir = Path(root), Path(out_dir)
+    claim_dataset_output(root, out_dir)
     files = sorted(root.rglob("*.mat")) if root.is_dir() else [root]
     if not files:
         raise InputError(root, "no .mat files found (expected Subject_NN.mat)")
     report = ConversionReport(out_dir)
+    allocate = IdAllocator()
     for path in (progress or iter)(files):
         try:
             images, labels = read_duke_subject(path, grader, graded_only)
         except OctanoganError as exc:
             report.refused.append(Refusal(str(path), getattr(exc, "problem", str(exc))))
             continue
-        image, label_map = write_case(out_dir, path.stem, images, DEFAULT_SPACING_MM, labels)
+        volume_id = allocate([path.stem, f"{path.parent.name}_{path.stem}"])
+        image, label_map = write_case(out_dir, volume_id, images, DEFAULT_SPACING_MM, labels)
         report.rows.append({
-            "volume_id": path.stem, "path": image, "label": "diseased", "split": "test",
-            "annotation_path": label_map, "device": "Heidelberg Spectralis", "eye": "",
+            "volume_id": volume_id, "path": image, "label": "diseased", "split": "test",
+            "annotation_path": label_map, "device": canonical_device("Heidelberg Spectralis"),
+            "eye": "",
         })
     write_tables(report, DUKE_MARKERS)
     return report

@@ -3,7 +3,8 @@
 Each JPEG is one B-scan and becomes one single-B-scan volume. The manifest points at the JPEGs
 where they lie (no copies: the set has 84,000 images); NORMAL is ``healthy``, the rest
 ``diseased``; the split is the dataset's own folder. An extra ``diagnosis`` column keeps the
-class. The set has image-level labels only, so there are no annotations or markers.
+class. The set has image-level labels only, so there are no annotations or markers. Volume ids
+are the JPEG names (``CNV-1234-1``): the dataset's public, de-identified ids, kept as they are.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from pathlib import Path
 
 from octanogan.errors import InputError
 from octanogan.io.convert import ConversionReport, Refusal
-from octanogan.io.datasets.common import relative, write_tables
+from octanogan.io.datasets.common import claim_dataset_output, relative, write_tables
+from octanogan.io.devices import canonical_device
 from octanogan.io.readers import IMAGE_SUFFIXES
 
 KERMANY_CLASSES = {"NORMAL": "healthy", "CNV": "diseased", "DME": "diseased", "DRUSEN": "diseased"}
@@ -34,6 +36,7 @@ def kermany_manifest(
 ) -> ConversionReport:
     """Write ``out_dir/manifest.csv`` for an OCT2017 folder; the images stay where they are."""
     root, out_dir = Path(root), Path(out_dir)
+    claim_dataset_output(root, out_dir)
     folders = _class_folders(root)
     if not folders:
         raise InputError(root, "no OCT2017 class folders found (expected "
@@ -54,7 +57,8 @@ def kermany_manifest(
             report.rows.append({
                 "volume_id": volume_id, "path": relative(image, out_dir),
                 "label": KERMANY_CLASSES[diagnosis], "split": split, "annotation_path": "",
-                "device": "Heidelberg Spectralis", "eye": "", "diagnosis": diagnosis,
+                "device": canonical_device("Heidelberg Spectralis"), "eye": "",
+                "diagnosis": diagnosis,
             })
     if not report.rows:
         raise InputError(root, "OCT2017 class folders hold no images")

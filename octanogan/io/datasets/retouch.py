@@ -1,10 +1,10 @@
 """RETOUCH challenge (Bogunović et al. 2019): ``<set>/<Vendor>/<CASE>/oct.mhd`` + ``reference.mhd``.
 
-Every case becomes ``volumes/<Vendor>_<CASE>.nii.gz``; its fluid reference (1 IRF, 2 SRF,
-3 PED) becomes ``labels/<Vendor>_<CASE>.nii.gz`` on the same grid. All RETOUCH patients have
-macular edema (AMD or RVO), so every case is ``diseased`` and in the ``test`` split. Intensities:
-8-bit vendors (Cirrus, Topcon) as stored; 16-bit Spectralis scaled by 255/65535 so all three
-share a 0..255 range (eyepy's convention for this set).
+Every case becomes ``volumes/<Vendor>_<CASE>.nii.gz`` (its id is the set's public case name);
+its fluid reference (1 IRF, 2 SRF, 3 PED) becomes ``labels/<Vendor>_<CASE>.nii.gz`` on the same
+grid. All RETOUCH patients have macular edema (AMD or RVO), so every case is ``diseased`` and
+in the ``test`` split. Intensities: 8-bit vendors (Cirrus, Topcon) as stored; 16-bit Spectralis
+scaled by 255/65535 so all three share a 0..255 range (eyepy's convention for this set).
 """
 
 from __future__ import annotations
@@ -15,14 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from octanogan.errors import InputError, OctanoganError
-from octanogan.io.convert import ConversionReport, Refusal
-from octanogan.io.datasets.common import write_case, write_tables
+from octanogan.io.convert import ConversionReport, IdAllocator, Refusal
+from octanogan.io.datasets.common import claim_dataset_output, write_case, write_tables
+from octanogan.io.devices import canonical_device
 from octanogan.io.metaimage import read_metaimage
 from octanogan.io.volume import DEFAULT_SPACING_MM
 
 RETOUCH_MARKERS = {1: "IRF", 2: "SRF", 3: "PED"}
-RETOUCH_DEVICES = {"cirrus": "Zeiss Cirrus", "spectralis": "Heidelberg Spectralis",
-                   "topcon": "Topcon"}
 
 
 def to_display_range(data: np.ndarray) -> np.ndarray:
@@ -57,13 +56,15 @@ def retouch_to_nifti(
 ) -> ConversionReport:
     """Convert every RETOUCH case under ``root``; write manifest, annotations and markers."""
     root, out_dir = Path(root), Path(out_dir)
+    claim_dataset_output(root, out_dir)
     cases = sorted(p.parent for p in root.rglob("oct.mhd"))
     if not cases:
         raise InputError(root, "no RETOUCH cases found (expected <Vendor>/<CASE>/oct.mhd)")
     report = ConversionReport(out_dir)
+    allocate = IdAllocator()
     for case in (progress or iter)(cases):
         vendor = case.parent.name
-        volume_id = f"{vendor}_{case.name}"
+        volume_id = allocate([f"{vendor}_{case.name}", f"{case.parent.parent.name}_{vendor}_{case.name}"])
         try:
             data, spacing_mm, labels = _read_case(case)
         except OctanoganError as exc:
@@ -73,7 +74,7 @@ def retouch_to_nifti(
         report.rows.append({
             "volume_id": volume_id, "path": image, "label": "diseased", "split": "test",
             "annotation_path": label_map,
-            "device": RETOUCH_DEVICES.get(vendor.lower(), vendor), "eye": "",
+            "device": canonical_device(vendor), "eye": "",
         })
     write_tables(report, RETOUCH_MARKERS)
     return report

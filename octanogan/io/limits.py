@@ -1,0 +1,108 @@
+"""Size limits for everything a reader loads, checked on the *declared* size before allocating.
+
+A small file can declare a huge array: a NIfTI or ``.npy`` header, a MetaImage ``DimSize``, a
+PNG/TIFF whose compressed pixels inflate to gigabytes. Readers ask :func:`check_size` (volumes)
+and :func:`check_bscan` (single images) before they decode anything, so such a file is refused
+with one line naming it instead of exhausting memory.
+
+The limits default to :class:`ReadLimits`'s values and can be raised (or lowered) through the
+environment variables ``OCTANOGAN_MAX_VOXELS`` and ``OCTANOGAN_MAX_BSCAN_PIXELS``; they are read
+at every check, so a changed environment applies at once.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from octanogan.errors import InputError, OctanoganError
+
+MAX_VOXELS_ENV = "OCTANOGAN_MAX_VOXELS"
+MAX_BSCAN_PIXELS_ENV = "OCTANOGAN_MAX_BSCAN_PIXELS"
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """The largest inputs a reader accepts."""
+
+    #: Voxels in one volume (all B-scans together): 1024 B-scans of 2048 x 2048.
+    max_voxels: int = 1024 * 2048 * 2048
+    #: Pixels in one B-scan image file (height x width).
+    max_bscan_pixels: int = 4096 * 4096
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ReadLimits:
+        """The defaults, overridden by ``OCTANOGAN_MAX_VOXELS`` / ``OCTANOGAN_MAX_BSCAN_PIXELS``."""
+        environ = os.environ if environ is None else environ
+        defaults = cls()
+        return cls(
+            max_voxels=_env_int(environ, MAX_VOXELS_ENV, defaults.max_voxels),
+            max_bscan_pixels=_env_int(environ, MAX_BSCAN_PIXELS_ENV, defaults.max_bscan_pixels),
+        )
+
+
+def _env_int(environ: Mapping[str, str], name: str, default: int) -> int:
+    text = environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise OctanoganError(f"environment variable {name}={text!r} must be a positive integer "
+                             f"(default {default})")
+    return value
+
+
+def current_limits() -> ReadLimits:
+    """The limits in force now (defaults plus the environment)."""
+    return ReadLimits.from_env()
+
+
+def _dims(path: str | Path, shape: Iterable[object]) -> tuple[int, ...]:
+    try:
+        dims = tuple(int(d) for d in shape)  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InputError(path, f"declares a shape that is not whole numbers ({shape!r})") from exc
+    if any(d < 0 for d in dims):
+        raise InputError(path, f"declares a negative dimension (shape {dims})")
+    return dims
+
+
+def check_size(path: str | Path, shape: Iterable[object], limits: ReadLimits | None = None) -> int:
+    """Refuse a volume whose declared ``shape`` holds more than ``max_voxels``; returns its voxels."""
+    limits = limits or current_limits()
+    dims = _dims(path, shape)
+    voxels = math.prod(dims)
+    if voxels > limits.max_voxels:
+        raise InputError(path, f"declares {voxels:,} voxels (shape {dims}), above the limit of "
+                               f"{limits.max_voxels:,}; raise {MAX_VOXELS_ENV} if this is a "
+                               "real scan")
+    return voxels
+
+
+def check_bscan(path: str | Path, height: int, width: int, limits: ReadLimits | None = None) -> int:
+    """Refuse one B-scan image declaring more than ``max_bscan_pixels``; returns its pixels."""
+    limits = limits or current_limits()
+    dims = _dims(path, (height, width))
+    pixels = math.prod(dims)
+    if pixels > limits.max_bscan_pixels:
+        raise InputError(path, f"declares a {dims[1]} x {dims[0]} image ({pixels:,} pixels), above "
+                               f"the limit of {limits.max_bscan_pixels:,} pixels per B-scan; raise "
+                               f"{MAX_BSCAN_PIXELS_ENV} if this is a real scan")
+    return pixels
+
+
+def os_problem(exc: OSError) -> str:
+    """A short reason for an operating-system error: "permission denied", "is a directory"..."""
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    if isinstance(exc, IsADirectoryError):
+        return "is a directory, not a file"
+    if isinstance(exc, FileNotFoundError):
+        return "file not found"
+    return f"cannot be read ({exc.strerror or exc.__class__.__name__})"

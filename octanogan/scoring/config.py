@@ -1,0 +1,71 @@
+"""Scoring settings (torch-free, so the CLI can show their defaults and choices without torch)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, get_args
+
+from octanogan import checks
+
+Mode = Literal["iterative", "encoder", "hybrid"]
+Norm = Literal["l1", "l2"]
+Weighting = Literal["uniform", "gaussian"]
+MODES, NORMS, WEIGHTINGS = get_args(Mode), get_args(Norm), get_args(Weighting)
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class InversionConfig:
+    """How to find z for a patch. Γ=500, λ=0.1 and L1 follow Schlegl et al.; the default mode is
+    hybrid (encoder, then ``hybrid_steps`` Adam steps), which needs a run trained with an encoder."""
+
+    mode: str = "hybrid"
+    steps: int = 500
+    hybrid_steps: int = 50
+    lam: float = 0.1
+    norm: str = "l1"
+    lr: float = 0.05
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        checks.choice("mode", self.mode, MODES)
+        checks.choice("norm", self.norm, NORMS)
+        checks.integer("steps", self.steps, 0)
+        checks.integer("hybrid_steps", self.hybrid_steps, 0)
+        checks.number("lam", self.lam, 0.0, 1.0)
+        checks.number("lr", self.lr, 0.0, low_open=True)
+        checks.integer("seed", self.seed, 0)
+
+    @property
+    def n_steps(self) -> int:
+        """Adam steps on z for this mode."""
+        return {"iterative": self.steps, "encoder": 0, "hybrid": self.hybrid_steps}[self.mode]
+
+    @property
+    def needs_encoder(self) -> bool:
+        return self.mode != "iterative"
+
+
+@dataclass
+class ScoreConfig:
+    """Everything that decides a score; recorded in ``SCORES/settings.json``."""
+
+    inversion: InversionConfig = field(default_factory=InversionConfig)
+    stride: int = 32
+    batch_size: int = 256
+    weighting: str = "uniform"
+    smooth_sigma: float = 0.0
+    top_fraction: float = 0.1
+    splits: tuple[str, ...] = ("val", "test")
+
+    def __post_init__(self) -> None:
+        if isinstance(self.inversion, dict):
+            self.inversion = InversionConfig(**self.inversion)
+        checks.integer("stride", self.stride, 1)
+        checks.integer("batch_size", self.batch_size, 1)
+        checks.choice("weighting", self.weighting, WEIGHTINGS)
+        checks.number("smooth_sigma", self.smooth_sigma, 0.0)
+        checks.number("top_fraction", self.top_fraction, 0.0, 1.0, low_open=True)
+        self.splits = tuple(self.splits)
+        for split in self.splits:
+            checks.choice("splits", split, SPLITS)
