@@ -24,7 +24,8 @@ def test_evaluate_writes_metrics_figures_and_report(tiny_run, tiny_cohort, tmp_p
     assert "pooled" in set(metrics["marker"])
     auroc = metrics.query("metric == 'auroc'")
     assert auroc["value"].between(0, 1).all()
-    assert (auroc["ci_low"] <= auroc["value"] + 1e-9).all() and (auroc["value"] <= auroc["ci_high"] + 1e-9).all()
+    assert (auroc["ci_low"] <= auroc["value"] + 1e-9).all()
+    assert (auroc["value"] <= auroc["ci_high"] + 1e-9).all()
     evaluation = json.loads((out / "evaluation.json").read_text())
     assert evaluation["thresholds"]["healthy_p99"]["patch"] > 0
     assert (out / "figures" / "roc_patch.png").is_file()

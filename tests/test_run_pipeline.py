@@ -39,7 +39,8 @@ def test_run_refuses_unknown_sections_and_settings(tmp_path, cli):
     bad.write_text("data: {phantom: {}}\ntrian: {iterations: 3}\n")
     result = cli("run", bad, "--out", tmp_path / "o")
     assert result.exit_code == 2 and "unknown section(s) ['trian']" in result.output
-    bad.write_text("data: {phantom: {healthy: 3, diseased: 1, shape: [2, 496, 96]}}\nextract: {patchsize: 32}\n")
+    bad.write_text("data: {phantom: {healthy: 3, diseased: 1, shape: [2, 496, 96]}}\n"
+                   "extract: {patchsize: 32}\n")
     result = cli("run", bad, "--out", tmp_path / "o2")
     assert result.exit_code == 2 and "patchsize" in result.output
     assert not (tmp_path / "o2" / "patches").exists()

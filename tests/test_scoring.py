@@ -47,8 +47,10 @@ def test_batched_inversion_equals_one_patch_at_a_time(networks, mode):
 def test_iterative_steps_lower_the_loss(networks):
     x = _patches(4)
     z0 = torch.randn(4, SPEC.latent_dim, generator=torch.Generator().manual_seed(3))
-    start = LatentInverter(*networks, SPEC.latent_dim, InversionConfig(mode="iterative", steps=0)).invert(x, z0)
-    end = LatentInverter(*networks, SPEC.latent_dim, InversionConfig(mode="iterative", steps=40)).invert(x, z0)
+    def inverter(steps: int) -> LatentInverter:
+        return LatentInverter(*networks, SPEC.latent_dim, InversionConfig(mode="iterative", steps=steps))
+
+    start, end = inverter(0).invert(x, z0), inverter(40).invert(x, z0)
     assert (end.score < start.score).all()
 
 
