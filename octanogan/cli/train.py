@@ -45,6 +45,7 @@ def train_command(
     """Train the GAN on healthy patches, then the encoder; write a run folder."""
     from octanogan.errors import OctanoganError
     from octanogan.training import load_train_config, read_config, train
+    from octanogan.training.run_folder import recover
 
     overrides = {"iterations": iterations, "encoder_iterations": encoder_iterations,
                  "batch_size": batch_size, "latent_dim": latent_dim, "base_channels": base_channels,
@@ -54,6 +55,7 @@ def train_command(
         raise OctanoganError("--resume and --overwrite exclude each other")
     if resume and config is not None:
         raise OctanoganError("--config cannot be used with --resume: the run's own config.yaml is used")
+    recover(out)  # a replacement killed before its first checkpoint: the old run comes back first
     settings = read_config(out, overrides) if resume else load_train_config(config, overrides)
 
     with PhaseBars() as bars:
