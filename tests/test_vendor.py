@@ -100,7 +100,7 @@ def test_dicom_keeps_pixels_spacing_eye_and_drops_identifiers(tmp_path):
     volume = read_volume(path)
     np.testing.assert_array_equal(volume.data, frames.astype(np.float32))
     assert volume.spacing_mm == pytest.approx((0.047, 0.0039, 0.0117))
-    assert volume.meta["eye"] == "OD" and volume.meta["device"] == "Acme"
+    assert volume.meta["eye"] == "OD" and volume.meta["device"] == "other"  # free text is never kept
     assert "Doe" not in repr(volume.meta) and SECRET_ID not in repr(volume.meta)
     asked = read_vendor(path, include_identifiers=True).meta["identifiers"]
     assert asked["patient_id"] == SECRET_ID and asked["birth_date"] == "19500506"

@@ -36,6 +36,7 @@ import numpy as np
 
 from octanogan.errors import InputError, OctanoganError
 from octanogan.fsutil import sha256_file
+from octanogan.io.devices import canonical_device
 from octanogan.io.limits import check_size, os_problem
 from octanogan.io.volume import DEFAULT_SPACING_MM, OCTVolume, affine_from_spacing
 
@@ -398,7 +399,7 @@ def read_dicom(
         if ds.get("PhotometricInterpretation") == "MONOCHROME1":
             pixels = pixels.max() - pixels
     model = " ".join(str(ds.get(k, "")).strip() for k in ("Manufacturer", "ManufacturerModelName"))
-    meta = {"format": "dicom", "device": model.strip(), "eye": _dicom_eye(ds),
+    meta = {"format": "dicom", "device": canonical_device(model), "eye": _dicom_eye(ds),
             "scan": "volume" if pixels.ndim == 3 and pixels.shape[0] > 1 else "line",
             "intensity": intensity, "modality": modality}
     identifiers = {"name": ds.get("PatientName"), "patient_id": ds.get("PatientID"),
