@@ -29,6 +29,7 @@ import pandas as pd
 from octanogan import checks
 from octanogan.config import from_dict, load_yaml, to_dict
 from octanogan.errors import ConfigError, InputError, OctanoganError
+from octanogan.outputs import evaluation as evaluation_layout
 from octanogan.outputs import run as run_layout
 from octanogan.outputs.folder import claim_output, write_marker
 from octanogan.scoring.config import InversionConfig, ScoreConfig
@@ -169,7 +170,7 @@ def prepare_evaluation(out: Path, scores_dir: Path, annotations: Path | None,
     """Check the evaluation folder and read annotations and markers, before any scoring starts."""
     from octanogan.io.manifest import load_annotations, load_markers
 
-    claim_output(out, "evaluation")
+    claim_output(out, evaluation_layout.KIND)
     inside = Path(scores_dir).resolve().parent == Path(out).resolve()
     if Path(out).resolve() in Path(scores_dir).resolve().parents and not inside:
         raise InputError(scores_dir, "a scores folder inside the evaluation folder must be a direct "
@@ -185,7 +186,7 @@ def prepare_evaluation(out: Path, scores_dir: Path, annotations: Path | None,
                          "marker table not found; pass --markers")
     if inside:  # the scores will be written inside OUT: mark it as ours before scoring starts
         Path(out).mkdir(parents=True, exist_ok=True)
-        write_marker(out, "evaluation")
+        write_marker(out, evaluation_layout.KIND)
     return annotation_map, marker_map, Path(markers) if marker_map else None
 
 
@@ -205,18 +206,18 @@ def evaluate_stage(run_dir: Path, manifest_path: Path, manifest: pd.DataFrame, s
     inside = scores_dir.resolve().parent == out.resolve()
     provenance = {"run": run_provenance(run_dir), "manifest": str(Path(manifest_path).absolute()),
                   "annotations": str(Path(annotations).absolute()) if annotations else None}
-    with atomic_dir(out, "evaluation") as tmp:
+    with atomic_dir(out, evaluation_layout.KIND) as tmp:
         used_scores = scores_dir
         if inside:
             used_scores = tmp / scores_dir.name
             link_tree(scores_dir, used_scores)
         evaluate_scores(used_scores, manifest, annotation_map, marker_map, tmp, config, provenance)
-        record = json.loads((tmp / "evaluation.json").read_text(encoding="utf-8"))
+        record = json.loads((tmp / evaluation_layout.EVALUATION).read_text(encoding="utf-8"))
         report_progress = (lambda items: progress(items, desc="report", unit="vol")) if progress else None
-        render_into(tmp, tmp / "report", progress=report_progress)
+        render_into(tmp, tmp / evaluation_layout.REPORT, progress=report_progress)
     for warning in record.get("warnings", []):
         print(f"warning: {warning}", file=sys.stderr)
-    return out / "report" / "index.html"
+    return out / evaluation_layout.REPORT / "index.html"
 
 
 def run_pipeline(pipeline_path: Path, out: Path, device: str, echo: Callable[[str], None],
@@ -241,12 +242,13 @@ def run_pipeline(pipeline_path: Path, out: Path, device: str, echo: Callable[[st
         atomic_write_text(out / "pipeline.yaml", yaml.safe_dump(record, sort_keys=False))
     manifest_path, annotations, markers = _data_stage(pipeline.data, out, echo)
     eval_dir = out / "eval"
-    annotation_map, marker_map, _ = prepare_evaluation(eval_dir, eval_dir / "scores", annotations, markers)
+    scores_dir = eval_dir / evaluation_layout.SCORES
+    annotation_map, marker_map, _ = prepare_evaluation(eval_dir, scores_dir, annotations, markers)
     store = _extract_stage(pipeline.extract, manifest_path, out, echo, progress)
     run_dir = _train_stage(pipeline.train, store, out, echo, on_train_iteration)
-    manifest = _score_stage(pipeline.score, run_dir, manifest_path, eval_dir / "scores", device, echo,
+    manifest = _score_stage(pipeline.score, run_dir, manifest_path, scores_dir, device, echo,
                             progress)
-    index = evaluate_stage(run_dir, manifest_path, manifest, eval_dir / "scores", eval_dir, annotations,
+    index = evaluate_stage(run_dir, manifest_path, manifest, scores_dir, eval_dir, annotations,
                            annotation_map, marker_map, pipeline.evaluate, progress)
     _print_headline(eval_dir, echo)
     return index
@@ -313,7 +315,7 @@ def _score_stage(config: ScoreConfig, run_dir: Path, manifest_path: Path, scores
 
 
 def _print_headline(eval_dir: Path, echo: Callable[[str], None]) -> None:
-    metrics = pd.read_csv(eval_dir / "metrics.csv")
+    metrics = pd.read_csv(eval_dir / evaluation_layout.METRICS_CSV)
     pooled = metrics[(metrics["marker"] == "pooled") & (metrics["metric"].isin(["auroc", "ap"]))
                      & (metrics["operating_point"].fillna("") == "")]
     for row in pooled.itertuples(index=False):

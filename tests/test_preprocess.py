@@ -11,11 +11,11 @@ from octanogan.errors import OctanoganError
 from octanogan.preprocess import (
     PreprocessConfig,
     detect_boundaries,
-    flatten,
     normalize_intensity,
     preprocess_volume,
     unflatten,
 )
+from octanogan.preprocess.flatten import flatten
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import vendor_files
 from vendor_files import SECRET_ID, write_vol
 
 from octanogan.errors import InputError, OctanoganError
@@ -69,29 +70,16 @@ def test_truncated_vol_is_refused(tmp_path, raw_volume):
 
 def write_dicom(path: Path, frames: np.ndarray, modality: str = "OPT") -> Path:
     """A small multi-frame Ophthalmic Tomography DICOM with patient identifiers set."""
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    from pydicom.dataset import Dataset
 
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.77.1.5.4"
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
-    ds.PatientName, ds.PatientID, ds.PatientBirthDate = "Doe^Jane", SECRET_ID, "19500506"
-    ds.Modality, ds.Manufacturer, ds.ImageLaterality = modality, "Acme", "R"
-    ds.NumberOfFrames, (ds.Rows, ds.Columns) = frames.shape[0], frames.shape[1:]
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
     measures = Dataset()
     measures.PixelSpacing, measures.SliceThickness = [0.0039, 0.0117], 0.047
     group = Dataset()
     group.PixelMeasuresSequence = [measures]
-    ds.SharedFunctionalGroupsSequence = [group]
-    ds.PixelData = frames.astype(np.uint8).tobytes()
-    ds.save_as(path, enforce_file_format=True)
-    return path
+    return vendor_files.write_dicom(
+        path, frames.astype(np.uint8).tobytes(), frames.shape, PatientName="Doe^Jane",
+        PatientID=SECRET_ID, PatientBirthDate="19500506", Modality=modality, Manufacturer="Acme",
+        ImageLaterality="R", SharedFunctionalGroupsSequence=[group])
 
 
 def test_dicom_keeps_pixels_spacing_eye_and_drops_identifiers(tmp_path):

@@ -31,3 +31,28 @@ def write_vol(path: Path, raw: np.ndarray, pattern: int = 3, eye: str = "OS",
         out += bscan.astype("<f4").tobytes()
     path.write_bytes(bytes(out))
     return path
+
+
+def write_dicom(path: Path, pixels: bytes, shape: tuple[int, int, int], **attributes: object) -> Path:
+    """An 8-bit multi-frame Ophthalmic Tomography DICOM declaring ``shape`` (frames, rows,
+    columns), holding ``pixels`` and any extra ``attributes`` (identifiers, device, spacing)."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.77.1.5.4"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.Modality = "OPT"
+    ds.NumberOfFrames, ds.Rows, ds.Columns = shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    for name, value in attributes.items():
+        setattr(ds, name, value)
+    ds.PixelData = pixels
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+    return path

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from octanogan.cli.common import fail, handle_errors, progress
+from octanogan.io.vocabulary import Label, Split
 
 DATASET_NAMES = ("kermany", "retouch", "duke")
 
@@ -23,8 +24,8 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(
             ..., "--out", help="Output folder (volumes/, manifest.csv): new, empty, or an earlier "
                                "conversion to add to; never inside or around an input."),
-        label: str = typer.Option("healthy", help="Manifest label: healthy or diseased."),
-        split: str = typer.Option("train", help="Manifest split: train, val or test."),
+        label: Label = typer.Option("healthy", help="Manifest label of every converted volume."),
+        split: Split = typer.Option("train", help="Manifest split of every converted volume."),
         dataset: str = typer.Option(
             None, help=f"Convert a public dataset laid out as released: {', '.join(DATASET_NAMES)}"
                        " (label and split then come from the dataset)."),

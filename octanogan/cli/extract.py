@@ -7,19 +7,24 @@ from pathlib import Path
 import typer
 
 from octanogan.cli.common import handle_errors, progress
+from octanogan.io.vocabulary import Label, Split
+from octanogan.patches.config import ExtractConfig
+
+DEFAULTS = ExtractConfig()
 
 
 @handle_errors
 def extract(
     manifest: Path = typer.Argument(..., help="Manifest CSV listing the volumes."),
     out: Path = typer.Option(..., "--out", "-o", help="Patch store folder to write."),
-    patch_size: int = typer.Option(64, "--patch-size", help="Patch side in pixels (power of two)."),
-    stride: int = typer.Option(32, "--stride", help="Distance between patch centres."),
-    label: str = typer.Option("healthy", "--label", help="Manifest label to take."),
-    split: str = typer.Option("train", "--split", help="Manifest split to take."),
+    patch_size: int = typer.Option(DEFAULTS.patch_size, "--patch-size",
+                                   help="Patch side in pixels (power of two)."),
+    stride: int = typer.Option(DEFAULTS.stride, "--stride", help="Distance between patch centres."),
+    label: Label = typer.Option(DEFAULTS.label, "--label", help="Manifest label to take."),
+    split: Split = typer.Option(DEFAULTS.split, "--split", help="Manifest split to take."),
 ) -> None:
     """Cut patches from the flattened retina of the healthy training volumes."""
-    from octanogan.patches.extract import ExtractConfig, extract_store
+    from octanogan.patches.extract import extract_store
 
     config = ExtractConfig(patch_size=patch_size, stride=stride, label=label, split=split)
     summary = extract_store(manifest, out, config, progress=progress)

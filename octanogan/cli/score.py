@@ -12,10 +12,12 @@ import typer
 
 from octanogan.cli.common import handle_errors, progress
 from octanogan.device import DeviceName
+from octanogan.evaluation.config import EvaluationConfig
+from octanogan.outputs.evaluation import SCORES
 from octanogan.scoring.config import InversionConfig, Mode, Norm, ScoreConfig, Weighting
 
 MODE_HELP = "iterative (AnoGAN, Γ Adam steps on z), encoder (f-AnoGAN) or hybrid (encoder, then steps)."
-INVERSION, SCORING = InversionConfig(), ScoreConfig()
+INVERSION, SCORING, EVALUATION = InversionConfig(), ScoreConfig(), EvaluationConfig()
 
 
 def _score_config(mode: str, steps: int, hybrid_steps: int, lam: float, norm: str, lr: float,
@@ -97,20 +99,20 @@ def evaluate(
     out: Path = typer.Option(..., "--out", "-o", help="Evaluation folder."),
     scores: Path = typer.Option(None, "--scores", help="Reuse this scores folder (default: OUT/scores)."),
     markers: Path = typer.Option(None, "--markers", help="Marker table (default: beside annotations)."),
-    n_bootstrap: int = typer.Option(1000, "--n-bootstrap", help="Bootstrap resamples for the 95% CIs."),
+    n_bootstrap: int = typer.Option(EVALUATION.n_bootstrap, "--n-bootstrap",
+                                    help="Bootstrap resamples for the 95% CIs."),
     mode: Mode = MODE, steps: int = STEPS, hybrid_steps: int = HYBRID_STEPS, lam: float = LAMBDA,
     norm: Norm = NORM, lr: float = LR, stride: int = STRIDE, batch_size: int = BATCH,
     weighting: Weighting = WEIGHTING, smooth: float = SMOOTH, seed: int = SEED, device: DeviceName = DEVICE,
     keep_going: bool = KEEP_GOING,
 ) -> None:
     """Score (or reuse scores), compute metrics with CIs, and write the HTML report."""
-    from octanogan.evaluation import EvaluationConfig
     from octanogan.pipeline import evaluate_stage, prepare_evaluation
 
     config = _score_config(mode, steps, hybrid_steps, lam, norm, lr, stride, batch_size, weighting, smooth,
                            seed)
     evaluation = EvaluationConfig(n_bootstrap=n_bootstrap, seed=seed)
-    scores_dir = scores or out / "scores"
+    scores_dir = scores or out / SCORES
     annotation_map, marker_map, _ = prepare_evaluation(out, scores_dir, annotations, markers)
     manifest_table, _ = _run_scoring(run_dir, manifest, scores_dir, config, device, keep_going)
     index = evaluate_stage(run_dir, manifest, manifest_table, scores_dir, out, annotations,

@@ -1,5 +1,7 @@
 """Evaluation: voxel, patch, B-scan and volume metrics with bootstrap CIs (docs/evaluation.md)."""
 
-from octanogan.evaluation.evaluate import EvaluationConfig, evaluate_scores
+from octanogan.lazy import lazy_exports
 
-__all__ = ["EvaluationConfig", "evaluate_scores"]
+_EXPORTS = {"EvaluationConfig": "config", "evaluate_scores": "evaluate"}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -10,17 +10,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from octanogan import __version__, checks
+from octanogan import __version__
 from octanogan.errors import OctanoganError
 from octanogan.evaluation.binning import bin_width
 from octanogan.evaluation.bootstrap import resample_weights
+from octanogan.evaluation.config import EvaluationConfig
 from octanogan.evaluation.curves import table_curves
 from octanogan.evaluation.figures import plot_curves, plot_score_distribution
 from octanogan.evaluation.levels import (
@@ -36,29 +36,11 @@ from octanogan.evaluation.levels import (
 from octanogan.evaluation.metrics import youden_bin
 from octanogan.evaluation.rows import ROW_COLUMNS, metric_rows
 from octanogan.fsutil import atomic_path, atomic_write_text, relative_path
+from octanogan.outputs import evaluation as layout
 from octanogan.outputs.scores import ScoreFiles
+from octanogan.provenance import now
 
 FORMAT_VERSION = 1
-
-
-@dataclasses.dataclass
-class EvaluationConfig:
-    """Evaluation settings; recorded in evaluation.json."""
-
-    n_bootstrap: int = 1000
-    seed: int = 0
-    healthy_percentile: float = 99.0
-    #: B-scan and volume scores are the mean of this top fraction of patch scores. When it differs
-    #: from the fraction the scores folder was made with, they are recomputed from the patch tables.
-    aggregate_top_fraction: float = 0.1
-    voxel_bins: int = 2048
-
-    def __post_init__(self) -> None:
-        checks.integer("n_bootstrap", self.n_bootstrap, 0)
-        checks.integer("seed", self.seed, 0)
-        checks.number("healthy_percentile", self.healthy_percentile, 0.0, 100.0, True, True)
-        checks.number("aggregate_top_fraction", self.aggregate_top_fraction, 0.0, 1.0, low_open=True)
-        checks.integer("voxel_bins", self.voxel_bins, 2)
 
 
 def _annotation(row: Any, annotations: dict[str, str]) -> str | None:
@@ -140,7 +122,7 @@ def _record(out_dir: Path, files: ScoreFiles, markers: dict[int, str], config: E
     return {
         **provenance,
         "format_version": FORMAT_VERSION,
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": now(),
         "octanogan_version": __version__,
         "scores_dir": pointer(files.root, out_dir),
         "markers": {str(v): name for v, name in sorted(markers.items())},
@@ -161,14 +143,14 @@ def _record(out_dir: Path, files: ScoreFiles, markers: dict[int, str], config: E
         "settings": dataclasses.asdict(config),
         "scoring": files.settings,
         "warnings": warnings,
-        "files": {"metrics": "metrics.json", "metrics_csv": "metrics.csv",
-                  "curves": "curves.json", "figures": "figures"},
+        "files": {"metrics": layout.METRICS_JSON, "metrics_csv": layout.METRICS_CSV,
+                  "curves": layout.CURVES, "figures": layout.FIGURES},
     }
 
 
 def _write_figures(out_dir: Path, curves: dict[str, dict[str, dict[str, Any]]],
                    evaluated: list[VolumeEvidence], thresholds: dict[str, dict[str, float]]) -> None:
-    figures = out_dir / "figures"
+    figures = out_dir / layout.FIGURES
     for kind, by_level in curves.items():
         for level, by_marker in by_level.items():
             if by_marker:
@@ -232,10 +214,10 @@ def evaluate_scores(scores_dir: Path, manifest: pd.DataFrame, annotations: dict[
     record = _record(out_dir, files, markers, config, provenance, thresholds, reference, reference_split,
                      evaluated, codes, exponent, warnings)
     metrics = pd.DataFrame(rows, columns=list(ROW_COLUMNS))
-    _write_json(out_dir / "evaluation.json", record)
-    _write_json(out_dir / "metrics.json", {"rows": rows, **record})
-    with atomic_path(out_dir / "metrics.csv") as tmp:
+    _write_json(out_dir / layout.EVALUATION, record)
+    _write_json(out_dir / layout.METRICS_JSON, {"rows": rows, **record})
+    with atomic_path(out_dir / layout.METRICS_CSV) as tmp:
         metrics.to_csv(tmp, index=False)
-    _write_json(out_dir / "curves.json", curves)
+    _write_json(out_dir / layout.CURVES, curves)
     _write_figures(out_dir, curves, evaluated, thresholds)
     return metrics

@@ -29,7 +29,7 @@ from octanogan.evaluation.counts import RegionCounts, ScoreCounts, ScoreSamples
 from octanogan.evaluation.metrics import percentile_bin
 from octanogan.io import read_label_map
 from octanogan.outputs.scores import ScoreFiles
-from octanogan.preprocess import flatten
+from octanogan.preprocess.flatten import flatten
 from octanogan.scoring.aggregate import aggregate_scores
 
 LEVELS = ("voxel", "patch", "bscan", "volume")

@@ -106,3 +106,13 @@ def os_problem(exc: OSError) -> str:
     if isinstance(exc, FileNotFoundError):
         return "file not found"
     return f"cannot be read ({exc.strerror or exc.__class__.__name__})"
+
+
+def reading_failure(path: Path, exc: BaseException, unreadable: str) -> InputError:
+    """The one-line error for an exception that escaped a reader (the readers' safety net)."""
+    if isinstance(exc, OSError):
+        return InputError(path, os_problem(exc))
+    if isinstance(exc, MemoryError):
+        return InputError(path, "does not fit in memory; lower OCTANOGAN_MAX_VOXELS to refuse such "
+                                "files up front")
+    return InputError(path, f"{unreadable} ({exc.__class__.__name__}: {exc})")

@@ -9,11 +9,10 @@ from pathlib import Path
 import pandas as pd
 
 from octanogan.errors import InputError, ManifestError
+from octanogan.io.vocabulary import LABELS, SPLITS
 
 REQUIRED_COLUMNS = ("volume_id", "path", "label", "split")
 OPTIONAL_COLUMNS = ("annotation_path", "device", "eye")
-LABELS = ("healthy", "diseased")
-SPLITS = ("train", "val", "test")
 EYES = ("OD", "OS", "")
 
 

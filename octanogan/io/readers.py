@@ -18,7 +18,7 @@ import numpy as np
 
 from octanogan.errors import InputError, OctanoganError
 from octanogan.fsutil import atomic_path
-from octanogan.io.limits import check_bscan, check_size, current_limits, os_problem
+from octanogan.io.limits import check_bscan, check_size, current_limits, os_problem, reading_failure
 from octanogan.io.volume import DEFAULT_SPACING_MM, OCTVolume, spacing_from_affine
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
@@ -270,13 +270,8 @@ def read_volume(path: str | Path) -> OCTVolume:
         return _reader_for(path)(path)
     except OctanoganError:
         raise
-    except OSError as exc:
-        raise InputError(path, os_problem(exc)) from exc
-    except MemoryError as exc:
-        raise InputError(path, "does not fit in memory; lower OCTANOGAN_MAX_VOXELS to refuse such "
-                               "files up front") from exc
     except Exception as exc:  # a reader library failing in a way not caught above
-        raise InputError(path, f"cannot be read ({exc.__class__.__name__}: {exc})") from exc
+        raise reading_failure(path, exc, "cannot be read") from exc
 
 
 def read_label_map(path: str | Path, shape: tuple[int, int, int] | None = None) -> np.ndarray:

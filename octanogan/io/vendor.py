@@ -37,7 +37,7 @@ import numpy as np
 from octanogan.errors import InputError, OctanoganError
 from octanogan.fsutil import sha256_file
 from octanogan.io.devices import canonical_device
-from octanogan.io.limits import check_size, os_problem
+from octanogan.io.limits import check_size, reading_failure
 from octanogan.io.volume import DEFAULT_SPACING_MM, OCTVolume, affine_from_spacing
 
 Intensity = Literal["display", "raw"]
@@ -436,14 +436,8 @@ def read_vendor_all(
         return reader(path, intensity, include_identifiers)
     except OctanoganError:
         raise
-    except OSError as exc:
-        raise InputError(path, os_problem(exc)) from exc
-    except MemoryError as exc:
-        raise InputError(path, "does not fit in memory; lower OCTANOGAN_MAX_VOXELS to refuse such "
-                               "files up front") from exc
     except Exception as exc:  # vendor parsers fail in many ways on foreign or damaged files
-        raise InputError(path, f"not a readable {path.suffix.lower()} file "
-                               f"({exc.__class__.__name__}: {exc})") from exc
+        raise reading_failure(path, exc, f"not a readable {path.suffix.lower()} file") from exc
 
 
 def read_vendor(

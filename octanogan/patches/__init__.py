@@ -1,6 +1,8 @@
-"""Patch grids over the flattened retina and the on-disk patch store."""
+"""Patch grids over the flattened retina and the on-disk patch store (names load on first use)."""
 
-from octanogan.patches.grid import cut_patches, retina_grid
-from octanogan.patches.store import PatchStore, PatchStoreWriter
+from octanogan.lazy import lazy_exports
 
-__all__ = ["PatchStore", "PatchStoreWriter", "cut_patches", "retina_grid"]
+_EXPORTS = {"ExtractConfig": "config", "cut_patches": "grid", "retina_grid": "grid",
+            "PatchStore": "store", "PatchStoreWriter": "store"}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -5,45 +5,19 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from octanogan import __version__, checks
-from octanogan.config import from_dict
-from octanogan.errors import ConfigError, InputError, about
+from octanogan import __version__
+from octanogan.errors import InputError, about
 from octanogan.fsutil import atomic_dir, relative_path, sha256_file
 from octanogan.io import read_volume
-from octanogan.io.manifest import LABELS, SPLITS, load_manifest, select
+from octanogan.io.manifest import load_manifest, select
 from octanogan.outputs.folder import claim_output
+from octanogan.patches.config import ExtractConfig
 from octanogan.patches.grid import check_fits, cut_patches, retina_grid
 from octanogan.patches.store import KIND, PatchStoreWriter
-from octanogan.preprocess import PreprocessConfig, preprocess_volume
-
-
-@dataclass
-class ExtractConfig:
-    """Settings of one extraction; recorded in the store's settings.json."""
-
-    patch_size: int = 64
-    stride: int = 32
-    label: str = "healthy"
-    split: str = "train"
-    shard_size: int = 4096
-    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
-
-    def __post_init__(self) -> None:
-        if isinstance(self.preprocess, dict):
-            self.preprocess = from_dict(PreprocessConfig, self.preprocess, "preprocess")
-        checks.integer("patch_size", self.patch_size, 8)
-        size = self.patch_size
-        if size & (size - 1):
-            raise ConfigError("patch_size", f"must be a power of two >= 8, got {size}")
-        checks.integer("stride", self.stride, 1)
-        if self.stride > size:
-            raise ConfigError("stride", f"must lie in [1, patch size {size}], got {self.stride}")
-        checks.choice("label", self.label, LABELS)
-        checks.choice("split", self.split, SPLITS)
-        checks.integer("shard_size", self.shard_size, 1)
+from octanogan.preprocess import preprocess_volume
 
 
 @dataclass

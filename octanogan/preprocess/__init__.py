@@ -1,18 +1,15 @@
-"""Preprocessing: intensity normalisation, ILM/BM detection, flattening and the retina mask."""
+"""Preprocessing: intensity normalisation, ILM/BM detection, flattening and the retina mask.
 
-from octanogan.preprocess.boundaries import detect_boundaries
-from octanogan.preprocess.config import PreprocessConfig
-from octanogan.preprocess.flatten import flatten, unflatten
-from octanogan.preprocess.normalize import normalize_intensity
-from octanogan.preprocess.pipeline import Preprocessed, preprocess_volume, retina_mask
+Names load on first use, so ``octanogan.preprocess.config`` stays importable without SciPy;
+``flatten`` is imported from ``octanogan.preprocess.flatten`` (its module has the same name).
+"""
 
-__all__ = [
-    "PreprocessConfig",
-    "Preprocessed",
-    "detect_boundaries",
-    "flatten",
-    "normalize_intensity",
-    "preprocess_volume",
-    "retina_mask",
-    "unflatten",
-]
+from octanogan.lazy import lazy_exports
+
+_EXPORTS = {
+    "PreprocessConfig": "config", "Preprocessed": "pipeline", "detect_boundaries": "boundaries",
+    "unflatten": "flatten", "normalize_intensity": "normalize",
+    "preprocess_volume": "pipeline", "retina_mask": "pipeline",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from octanogan.errors import InputError
+from octanogan.outputs import evaluation as layout
 from octanogan.outputs.scores import BSCANS, VOLUMES, ScoresFolder, resolve
 
 LEVELS = ("volume", "bscan", "patch", "voxel")
@@ -195,7 +196,7 @@ def load_evaluation(eval_dir: str | Path) -> Evaluation:
     eval_dir = Path(eval_dir)
     if not eval_dir.is_dir():
         raise InputError(eval_dir, "evaluation folder not found")
-    eval_path = eval_dir / "evaluation.json"
+    eval_path = eval_dir / layout.EVALUATION
     info = _read_json(eval_path)
     if not isinstance(info, dict):
         raise InputError(eval_path, "expected a JSON object")
@@ -207,11 +208,11 @@ def load_evaluation(eval_dir: str | Path) -> Evaluation:
     manifest = _pointer(eval_dir, info, "manifest")
     volumes = _volumes(scores_dir, _annotation_table(_pointer(eval_dir, info, "annotations")),
                        _manifest_facts(manifest))
-    metrics = _read_csv(eval_dir / "metrics.csv", METRIC_COLUMNS)
+    metrics = _read_csv(eval_dir / layout.METRICS_CSV, METRIC_COLUMNS)
     for column in ("value", "ci_low", "ci_high", "n_pos", "n_neg"):
         if column in metrics.columns:
-            metrics[column] = _numbers(eval_dir / "metrics.csv", metrics[column])
-    curves_path = eval_dir / "curves.json"
+            metrics[column] = _numbers(eval_dir / layout.METRICS_CSV, metrics[column])
+    curves_path = eval_dir / layout.CURVES
     curves = _read_json(curves_path) if curves_path.exists() else {}
     return Evaluation(
         eval_dir=eval_dir, info=info, scores_dir=scores_dir,

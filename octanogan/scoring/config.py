@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 from octanogan import checks
+from octanogan.io.vocabulary import SPLITS
 
 Mode = Literal["iterative", "encoder", "hybrid"]
 Norm = Literal["l1", "l2"]
 Weighting = Literal["uniform", "gaussian"]
 MODES, NORMS, WEIGHTINGS = get_args(Mode), get_args(Norm), get_args(Weighting)
-SPLITS = ("train", "val", "test")
 
 
 @dataclass

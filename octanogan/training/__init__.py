@@ -4,10 +4,7 @@
 The names below load on first use, so ``octanogan.training.config`` stays importable without torch.
 """
 
-from __future__ import annotations
-
-from importlib import import_module
-from typing import Any
+from octanogan.lazy import lazy_exports
 
 _EXPORTS = {
     "TrainConfig": "config", "load_train_config": "config",
@@ -15,9 +12,4 @@ _EXPORTS = {
     "LoadedRun": "run_folder", "load_run": "run_folder", "read_config": "run_folder",
 }
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'octanogan.training' has no attribute {name!r}")
-    return getattr(import_module(f"octanogan.training.{_EXPORTS[name]}"), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

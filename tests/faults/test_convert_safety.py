@@ -245,25 +245,11 @@ def test_device_free_text_is_allow_listed(text, device):
 
 def write_dicom(path: Path, manufacturer: str, model: str) -> Path:
     pytest.importorskip("pydicom")
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    import vendor_files
 
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.77.1.5.4"
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
-    ds.PatientName, ds.PatientID = "Doe^Jane", "PID-998877"
-    ds.Modality, ds.Manufacturer, ds.ManufacturerModelName = "OPT", manufacturer, model
-    ds.NumberOfFrames, (ds.Rows, ds.Columns) = 2, (8, 8)
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
-    ds.PixelData = np.arange(2 * 8 * 8, dtype=np.uint8).tobytes()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ds.save_as(path, enforce_file_format=True)
-    return path
+    return vendor_files.write_dicom(path, np.arange(2 * 8 * 8, dtype=np.uint8).tobytes(), (2, 8, 8),
+                                    PatientName="Doe^Jane", PatientID="PID-998877",
+                                    Manufacturer=manufacturer, ManufacturerModelName=model)
 
 
 def test_dicom_device_strings_reach_the_manifest_only_as_allow_listed_names(tmp_path):

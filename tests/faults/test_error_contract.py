@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import tree_hash  # tests/faults/conftest.py
+from fault_tools import tree_hash
 
 from octanogan.io import write_nifti
 

@@ -223,23 +223,9 @@ def dicom_declaring(frames: int, rows: int, columns: int) -> Callable[[Path], Pa
     """An OCT DICOM whose header declares ``frames`` x ``rows`` x ``columns`` 8-bit pixels,
     with 16 bytes of pixel data."""
     def make(folder: Path) -> Path:
-        from pydicom.dataset import Dataset, FileMetaDataset
-        from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+        import vendor_files
 
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.77.1.5.4"
-        meta.MediaStorageSOPInstanceUID = generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = Dataset()
-        ds.file_meta = meta
-        ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, generate_uid()
-        ds.Modality, ds.NumberOfFrames, ds.Rows, ds.Columns = "OPT", frames, rows, columns
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
-        ds.PixelData = bytes(16)
-        path = folder / "declares_big.dcm"
-        ds.save_as(path, enforce_file_format=True)
-        return path
+        return vendor_files.write_dicom(folder / "declares_big.dcm", bytes(16), (frames, rows, columns))
     return make
 
 

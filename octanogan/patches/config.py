@@ -1,0 +1,37 @@
+"""Extraction settings (light: importable without SciPy, pandas or torch)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from octanogan import checks
+from octanogan.config import from_dict
+from octanogan.errors import ConfigError
+from octanogan.io.vocabulary import LABELS, SPLITS
+from octanogan.preprocess.config import PreprocessConfig
+
+
+@dataclass
+class ExtractConfig:
+    """Settings of one extraction; recorded in the store's settings.json."""
+
+    patch_size: int = 64
+    stride: int = 32
+    label: str = "healthy"
+    split: str = "train"
+    shard_size: int = 4096
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.preprocess, dict):
+            self.preprocess = from_dict(PreprocessConfig, self.preprocess, "preprocess")
+        checks.integer("patch_size", self.patch_size, 8)
+        size = self.patch_size
+        if size & (size - 1):
+            raise ConfigError("patch_size", f"must be a power of two >= 8, got {size}")
+        checks.integer("stride", self.stride, 1)
+        if self.stride > size:
+            raise ConfigError("stride", f"must lie in [1, patch size {size}], got {self.stride}")
+        checks.choice("label", self.label, LABELS)
+        checks.choice("split", self.split, SPLITS)
+        checks.integer("shard_size", self.shard_size, 1)
