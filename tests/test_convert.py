@@ -93,7 +93,9 @@ def test_nothing_convertible_exits_non_zero(tmp_path, inputs):
 
 def test_unknown_label_is_a_clear_error(tmp_path, inputs):
     result = run(str(inputs / "cube.npy"), "--out", str(tmp_path / "out"), "--label", "sick")
-    assert result.exit_code != 0 and "unknown label 'sick'" in result.output
+    assert result.exit_code == 2 and "'sick' is not one of 'healthy', 'diseased'" in " ".join(
+        result.output.replace("│", " ").split())
+    assert not (tmp_path / "out").exists()
 
 
 def test_same_file_name_in_two_folders_gets_two_ids(tmp_path):
