@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Literal
 
 import typer
 
@@ -29,23 +30,29 @@ def phantom(
     shape: str = typer.Option("49,496,512", "--shape", help="Volume shape B-scans,depth,width."),
     seed: int = typer.Option(0, "--seed", help="Cohort seed (0 or more); the same seed writes the "
                                                "same files."),
+    artefacts: Literal["none", "realistic"] = typer.Option(
+        "none", "--artefacts", help="Real-world artefacts: none (clean phantom) or realistic (a random "
+                                    "mix per volume: fill wedges, padding, tilt, bowl, vignetting, vessel "
+                                    "shadows, low-SNR B-scans, optic disc, sizes; see docs/phantom.md)."),
 ) -> None:
     """Write a synthetic macular SD-OCT cohort: NIfTI volumes, label maps, boundaries, manifest."""
-    from octanogan.phantom import make_cohort
+    from octanogan.phantom import ArtefactConfig, make_cohort
     from octanogan.phantom.cohort import check_cohort_args, claim_cohort
     from octanogan.phantom.volume import check_shape
 
     volume_shape = check_shape(parse_shape(shape))
+    config = ArtefactConfig.named(artefacts)
     check_cohort_args(healthy, diseased, seed)
     claim_cohort(out_dir)  # before the progress bar: a refusal is one line
     start = time.perf_counter()
     with progress(total=healthy + diseased, desc="phantom", unit="volume") as bar:
         manifest = make_cohort(out_dir, healthy, diseased, volume_shape, seed,
-                               on_volume=lambda _: bar.update())
+                               on_volume=lambda _: bar.update(), artefacts=config)
     seconds = time.perf_counter() - start
     n = healthy + diseased
-    typer.echo(f"wrote {n} volumes ({healthy} healthy, {diseased} diseased, shape {volume_shape}) "
-               f"to {out_dir} in {seconds:.1f} s ({seconds / max(n, 1):.2f} s per volume)")
+    with_artefacts = "" if artefacts == "none" else f", {artefacts} artefacts"
+    typer.echo(f"wrote {n} volumes ({healthy} healthy, {diseased} diseased, shape {volume_shape}"
+               f"{with_artefacts}) to {out_dir} in {seconds:.1f} s ({seconds / max(n, 1):.2f} s per volume)")
     typer.echo(f"manifest: {manifest}")
     typer.echo(f"labels: {out_dir / 'labels'}  boundaries: {out_dir / 'boundaries'}  "
                f"markers: {out_dir / 'markers.json'}")

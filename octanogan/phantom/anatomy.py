@@ -172,9 +172,7 @@ def place_bruch_membrane(
     room above the ILM for lesions that lift the retina.
     """
     depth = grid.shape[1]
-    bn, xn = grid.b_mm / (FIELD_MM / 2), grid.x_mm / (FIELD_MM / 2)
-    shape_field = (subject.tilt[0] * bn + subject.tilt[1] * xn - subject.sag * (bn**2 + xn**2)
-                   + 0.008 * depth * smooth_field(rng, grid))
+    shape_field = _bm_shape_field(subject, grid, rng)
     total = thickness.sum(axis=0)
     low, high = 0.06 * depth + 0.6 * retina_rows(depth), 0.94 * depth  # headroom for lifting lesions
     for _ in range(8):
@@ -186,6 +184,48 @@ def place_bruch_membrane(
     mid = float(np.mean(shape_field - total / 2))
     offset = np.clip(subject.mid_row - mid, low - top, high - bottom)
     return (shape_field + offset).astype(np.float32)
+
+
+def _bm_shape_field(subject: Subject, grid: Grid, rng: np.random.Generator) -> np.ndarray:
+    """``[B, W]`` the eye's own curvature, tilt and waviness of BM, before placement in depth."""
+    bn, xn = grid.b_mm / (FIELD_MM / 2), grid.x_mm / (FIELD_MM / 2)
+    return (subject.tilt[0] * bn + subject.tilt[1] * xn - subject.sag * (bn**2 + xn**2)
+            + 0.008 * grid.shape[1] * smooth_field(rng, grid))
+
+
+def place_bruch_membrane_with(
+    subject: Subject, grid: Grid, thickness: np.ndarray, rng: np.random.Generator, extra: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """BM like :func:`place_bruch_membrane` plus an ``extra`` ``[B, W]`` shape (artefact tilt, bowl).
+
+    Returns BM and the factor ``extra`` was scaled by to fit (1.0 unless the image is too shallow).
+    The choroid may leave the image at the bottom, as in real tilted or curved scans; the retina,
+    with room above it for lifting lesions, stays inside. The eye's own curvature and tilt shrink
+    first, then ``extra``.
+    """
+    depth = grid.shape[1]
+    shape_field = _bm_shape_field(subject, grid, rng)
+    total = thickness.sum(axis=0)
+    low, high = 0.06 * depth + 0.6 * retina_rows(depth), 0.98 * depth
+    below = 0.25 * subject.choroid_px  # the part of the choroid that stays in view
+
+    def span(field: np.ndarray) -> float:
+        return float((field + below).max() - (field - total).min())
+
+    scale = 1.0
+    for _ in range(8):
+        if span(shape_field + scale * extra) <= high - low:
+            break
+        shape_field = shape_field * 0.7
+    for _ in range(12):
+        if span(shape_field + scale * extra) <= high - low:
+            break
+        scale *= 0.8
+    field = shape_field + scale * extra
+    top, bottom = (field - total).min(), (field + below).max()
+    mid = float(np.mean(field - total / 2))
+    offset = np.clip(subject.mid_row - mid, low - top, high - bottom)
+    return (field + offset).astype(np.float32), scale
 
 
 def stack_layers(bm: np.ndarray, thickness: np.ndarray) -> np.ndarray:
@@ -302,12 +342,13 @@ def render(subject: Subject, grid: Grid, boundaries: np.ndarray, grays: np.ndarr
     return signal
 
 
-def add_speckle(signal: np.ndarray, rng: np.random.Generator, noise: float) -> np.ndarray:
+def add_speckle(signal: np.ndarray, rng: np.random.Generator, noise: float | np.ndarray) -> np.ndarray:
     """Multiplicative speckle on linear intensity, log compression, 8-bit quantisation.
 
     In the log-compressed (grey-level) domain multiplicative noise ``S`` adds ``noise * ln S``.
     ``S`` sums four exponential (fully developed speckle) samples over 2 x 2 pixels, a gamma-like
-    variable whose grains span about two pixels, as in lightly averaged SD-OCT.
+    variable whose grains span about two pixels, as in lightly averaged SD-OCT. ``noise`` is a
+    number, or a ``[B, 1, 1]`` array of one strength per B-scan.
     """
     n_b, depth, width = signal.shape
     exp = rng.standard_exponential((n_b, depth + 1, width + 1), dtype=np.float32)
@@ -317,7 +358,7 @@ def add_speckle(signal: np.ndarray, rng: np.random.Generator, noise: float) -> n
     del exp
     np.log(speckle, out=speckle)
     speckle -= np.float32(speckle.mean(dtype=np.float64))
-    speckle *= np.float32(noise)
+    speckle *= np.asarray(noise, np.float32)
     speckle += signal
     np.clip(speckle, 0, 255, out=speckle)
     return np.rint(speckle, out=speckle)

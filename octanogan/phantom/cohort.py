@@ -4,7 +4,8 @@ Layout under ``OUT``::
 
     images/<id>.nii.gz            uint8 grey levels 0..255 (read back as float32)
     labels/<id>_labels.nii.gz     uint8 label map (all zero for healthy volumes)
-    boundaries/<id>.npz           ilm, bm [B, W] true rows; layers [n + 1, B, W]; layer_names
+    boundaries/<id>.npz           ilm, bm [B, W] true rows; layers [n + 1, B, W]; layer_names;
+                                  invalid [B, H, W] bool (fill/padding); artefacts (JSON text)
     manifest.csv                  volume_id, path, label, split, annotation_path, device, eye
     annotations.csv               volume_id, annotation_path
     markers.json                  {"1": "IRF", ...}
@@ -31,6 +32,7 @@ from octanogan.io import affine_from_spacing, write_nifti
 from octanogan.io.volume import DEFAULT_SPACING_MM
 from octanogan.outputs.folder import claim_output, write_marker
 from octanogan.phantom.anatomy import LAYER_NAMES
+from octanogan.phantom.artefacts import ArtefactConfig
 from octanogan.phantom.lesions import MARKERS
 from octanogan.phantom.volume import DEFAULT_SHAPE, check_shape, generate_volume
 
@@ -94,12 +96,15 @@ def make_cohort(
     shape: tuple[int, int, int] = DEFAULT_SHAPE,
     seed: int = 0,
     on_volume: Callable[[str], None] | None = None,
+    artefacts: ArtefactConfig | None = None,
 ) -> Path:
     """Write a phantom cohort to ``out_dir`` and return its manifest path.
 
     Healthy volumes are split train/val/test, diseased ones are all test. ``on_volume(volume_id)``
     is called after each volume is written (for progress bars). ``out_dir`` must be new, empty
-    or an unfinished cohort (see :func:`claim_cohort`).
+    or an unfinished cohort (see :func:`claim_cohort`). ``artefacts`` (e.g.
+    ``ArtefactConfig.realistic()``) adds real-world artefacts drawn from each volume's seed; with
+    artefact sizes or letterboxing, volumes differ in shape and spacing (the field stays 6 x 6 mm).
     """
     out_dir = Path(out_dir)
     shape = check_shape(shape)
@@ -108,19 +113,21 @@ def make_cohort(
     out_dir.mkdir(parents=True, exist_ok=True)
     write_marker(out_dir, "cohort")
     spacing = spacing_for_shape(shape)
-    affine = affine_from_spacing(spacing)
     plan = [(f"healthy_{i:03d}", False, i, split) for i, split in enumerate(healthy_splits(n_healthy))]
     plan += [(f"diseased_{i:03d}", True, i, "test") for i in range(n_diseased)]
     rows = []
     for position, (volume_id, diseased, index, split) in enumerate(plan):
         eye = "OD" if position % 2 == 0 else "OS"
-        volume = generate_volume(shape, volume_seed(seed, diseased, index), diseased, spacing, eye)
+        volume = generate_volume(shape, volume_seed(seed, diseased, index), diseased, spacing, eye,
+                                 artefacts=artefacts)
+        affine = affine_from_spacing(volume.spacing_mm)
         image_path, label_path = f"images/{volume_id}.nii.gz", f"labels/{volume_id}_labels.nii.gz"
         write_nifti(volume.image, affine, out_dir / image_path, dtype=np.uint8)  # lossless: 0..255
         write_nifti(volume.labels, affine, out_dir / label_path, dtype=np.uint8)
         with atomic_path(out_dir / "boundaries" / f"{volume_id}.npz") as tmp, open(tmp, "wb") as handle:
             np.savez_compressed(handle, ilm=volume.ilm, bm=volume.bm, layers=volume.layer_boundaries,
-                                layer_names=np.array(LAYER_NAMES))
+                                layer_names=np.array(LAYER_NAMES), invalid=volume.invalid,
+                                artefacts=np.array(json.dumps(volume.artefacts, sort_keys=True)))
         label = "diseased" if diseased else "healthy"
         rows.append({"volume_id": volume_id, "path": image_path, "label": label, "split": split,
                      "annotation_path": label_path, "device": "phantom", "eye": eye})
