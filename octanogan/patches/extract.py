@@ -53,7 +53,7 @@ def extract_store(
             volume = read_volume(row.path)
             with about(row.path):
                 check_fits(volume.shape, config.patch_size)
-                prep = preprocess_volume(volume.data, config.preprocess)
+                prep = preprocess_volume(volume.data, config.preprocess, volume.spacing_mm)
             centres = retina_grid(prep.ilm_flat, prep.bm_row, volume.shape[1],
                                   config.patch_size, config.stride)
             for bscan in range(volume.n_bscans):

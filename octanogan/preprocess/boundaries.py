@@ -1,8 +1,10 @@
-"""ILM and Bruch's membrane (BM) detection per A-scan, regularised across columns and B-scans.
+"""ILM and Bruch's membrane (BM) as minimal-cost paths, regularised across columns and B-scans.
 
 Rows are continuous: a boundary at row 10.5 lies between pixel rows 10 and 11. The ILM is the
 vitreous-to-retina (dark-to-bright) edge, BM the RPE-to-choroid (bright-to-dark) edge just below
-the RPE. Method and measured accuracy: docs/preprocessing.md.
+the RPE. Both follow the graph search of Chiu et al. (Opt. Express 2010): a path of least cost
+across the B-scan, one row per column, that may move ``max_slope`` between columns. Method and
+measured accuracy: docs/preprocessing.md.
 """
 
 from __future__ import annotations
@@ -11,59 +13,72 @@ import numpy as np
 from scipy import ndimage
 
 from octanogan.errors import OctanoganError
+from octanogan.io.volume import DEFAULT_SPACING_MM
 from octanogan.preprocess.config import PreprocessConfig
 from octanogan.preprocess.normalize import normalize_intensity
+from octanogan.preprocess.paths import min_cost_paths
 
-#: Rows above the ILM threshold crossing searched for the steepest edge.
-_ILM_REFINE_ROWS = 3
 #: Volume percentile of the smoothed image taken as the background (vitreous) level.
 _BACKGROUND_PERCENTILE = 20.0
 
 
-def detect_boundaries(data: np.ndarray,
-                      config: PreprocessConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
+def detect_boundaries(data: np.ndarray, config: PreprocessConfig | None = None,
+                      spacing_mm: tuple[float, float, float] = DEFAULT_SPACING_MM,
+                      ) -> tuple[np.ndarray, np.ndarray]:
     """ILM and BM rows, float32 ``[B, W]`` each, of a volume ``[B, H, W]`` (any intensity scale)."""
     config = config or PreprocessConfig()
     image = normalize_intensity(data, config.low_percentile, config.high_percentile)
-    return detect_boundaries_normalized(image, config)
+    return detect_boundaries_normalized(image, config, spacing_mm=spacing_mm)
 
 
-def detect_boundaries_normalized(image: np.ndarray,
-                                 config: PreprocessConfig) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`detect_boundaries` for an image already normalised to [-1, 1]."""
+def max_row_step(config: PreprocessConfig, spacing_mm: tuple[float, float, float]) -> int:
+    """Rows a boundary may move between neighbouring columns: ``max_slope`` in pixels."""
+    _, depth_mm, width_mm = (float(s) for s in spacing_mm)
+    return int(np.clip(np.ceil(config.max_slope * width_mm / depth_mm), 1, 16))
+
+
+def detect_boundaries_normalized(image: np.ndarray, config: PreprocessConfig,
+                                 fill: np.ndarray | None = None,
+                                 spacing_mm: tuple[float, float, float] = DEFAULT_SPACING_MM,
+                                 ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`detect_boundaries` for an image already normalised to [-1, 1].
+
+    ILM and RPE are minimal-cost paths across each B-scan (``octanogan.preprocess.paths``): the
+    ILM on a dark-to-bright edge cost where only vitreous lies above; the RPE on the brightest
+    band at a plausible depth below it. BM is the bright-to-dark edge just below the RPE. Points
+    measured on export ``fill`` (``invalid.py``) are interpolated like blank A-scans.
+    """
     if image.ndim != 3 or min(image.shape) < 1 or image.shape[1] < 8:
         raise OctanoganError(f"boundary detection needs a volume [B, H>=8, W], got {image.shape}")
+    fill = np.zeros(image.shape, dtype=bool) if fill is None else fill
     smooth = ndimage.gaussian_filter(image.astype(np.float32, copy=False),
                                      sigma=(0.0, config.depth_sigma, config.lateral_sigma))
     gradient = np.diff(smooth, axis=1)  # gradient[y] = smooth[y + 1] - smooth[y]
     depth = image.shape[1]
+    step = max_row_step(config, spacing_mm)
+    seen = ~fill
 
     background = np.percentile(smooth.reshape(len(smooth), -1), _BACKGROUND_PERCENTILE, axis=1)
     contrast = smooth.max(axis=1) - background[:, None]
     valid = contrast > config.min_signal * np.median(contrast, axis=1, keepdims=True)
 
-    threshold = background[:, None] + config.ilm_threshold * contrast
-    retina_below = _sustained(smooth > threshold[:, None, :], config.ilm_min_rows)
-    rising = np.maximum(gradient, 0.0)
-    steep = ndimage.maximum_filter1d(rising, 2 * _ILM_REFINE_ROWS + 1, axis=1)
-    steep = steep >= config.ilm_edge_fraction * rising.max(axis=1, keepdims=True)
-    crossing = np.argmax(retina_below[:, :-1] & steep, axis=1)
-    # The steepest edge from just above the crossing to ilm_refine_rows below it: a faint
-    # membrane just above the retina can trigger the crossing, the ILM edge is sharper.
-    ilm = _steepest_edge(gradient, crossing - _ILM_REFINE_ROWS,
-                         _ILM_REFINE_ROWS + config.ilm_refine_rows)
-    ilm, ilm_valid = _regularise(ilm, valid, config)
+    rising = _unit(np.maximum(gradient, 0.0), seen[:, 1:])
+    ilm_rows = _ilm_path(rising, smooth, background, contrast, step, config)
+    ilm = _steepest_edge(gradient, ilm_rows - 2, 5)
+    ilm, ilm_valid = _regularise(ilm, valid & ~_in_fill(fill, ilm + 2.0), config)
 
-    # The RPE is the brightest laterally continuous band at least rpe_min_depth rows below the
-    # ILM (which skips a bright, thick RNFL); extra lateral smoothing averages choroid speckle out.
+    # The RPE: the brightest laterally continuous band from rpe_min_depth to max_thickness_rows
+    # below the ILM; extra lateral smoothing averages choroid speckle out.
     banded = ndimage.gaussian_filter1d(smooth, config.rpe_lateral_sigma, axis=2)
     rows = np.arange(depth)[None, :, None]
-    deep_enough = rows >= (np.floor(ilm) + config.rpe_min_depth)[:, None, :]
-    rpe = np.argmax(np.where(deep_enough, banded, -np.inf), axis=1).astype(np.float32)
-    rpe, _ = _regularise(rpe, valid & deep_enough.any(axis=1), config)
-    start = np.rint(rpe).astype(np.int64)
-    bm = _steepest_edge(-gradient, start, config.bm_search_rows)
-    bm, bm_valid = _regularise(bm, valid, config, lift_rows=config.bm_lift_rows)
+    top = np.floor(ilm)[:, None, :]
+    allowed = (rows >= top + config.rpe_min_depth) & (rows <= top + config.max_thickness_rows)
+    allowed &= rows < depth - _border_rows(depth)
+    cost = np.where(allowed, 1.0 - _unit(banded - banded.min(), seen), 2.0)
+    rpe = min_cost_paths(cost, step, config.step_cost)
+    bm = _steepest_edge(-gradient, rpe, config.bm_search_rows)
+    bm_valid = valid & allowed.any(axis=1) & ~_in_fill(fill, bm - 2.0)
+    bm, bm_valid = _regularise(bm, bm_valid, config, lift_rows=config.bm_lift_rows)
 
     ilm = _smooth_surface(ilm, ilm_valid, config.ilm_smooth_columns, config)
     bm = _smooth_surface(bm, bm_valid, config.bm_smooth_columns, config)
@@ -71,15 +86,44 @@ def detect_boundaries_normalized(image: np.ndarray,
     return ilm.astype(np.float32), bm.astype(np.float32)
 
 
-def _sustained(above: np.ndarray, run_rows: int) -> np.ndarray:
-    """Rows from which at least 75 % of the next ``run_rows`` rows are ``above``.
+def _unit(values: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """``values`` scaled per B-scan so that the 99.5th percentile of its seen pixels is 1."""
+    out = np.zeros(values.shape, dtype=np.float32)
+    for b in range(len(values)):
+        top = np.percentile(values[b][seen[b]], 99.5) if seen[b].any() else 0.0
+        if top > 0:
+            out[b] = np.clip(values[b] / top, 0.0, 1.0)
+    return out
 
-    A thin bright line in the vitreous (posterior hyaloid, floaters) is not the retina.
+
+def _ilm_path(edges: np.ndarray, smooth: np.ndarray, background: np.ndarray,
+              contrast: np.ndarray, step: int, config: PreprocessConfig) -> np.ndarray:
+    """Rows of the ILM path: the strongest dark-to-bright surface with vitreous above it.
+
+    A pixel with more than ``ilm_min_rows`` rows of tissue (brighter than the vitreous by
+    ``ilm_threshold`` times the column's contrast) above it cannot be the ILM: that rules out
+    the photoreceptor band and the floor of subretinal fluid, while thin vitreous membranes do
+    not count as tissue.
     """
-    counts = np.cumsum(above, axis=1, dtype=np.int32)
-    counts = np.concatenate([np.zeros_like(counts[:, :1]), counts], axis=1)
-    ends = np.minimum(np.arange(above.shape[1]) + run_rows, above.shape[1])
-    return counts[:, ends] - counts[:, :-1] >= 0.75 * run_rows
+    tissue = smooth > (background[:, None] + config.ilm_threshold * contrast)[:, None, :]
+    tissue_above = np.cumsum(tissue, axis=1, dtype=np.int32)[:, :-1]  # rows 0..y of edge y
+    cost = np.where(tissue_above <= config.ilm_min_rows, 1.0 - edges, 1.0)
+    cost[:, : _border_rows(edges.shape[1])] = 1.0
+    return min_cost_paths(cost, step, config.step_cost)
+
+
+def _border_rows(depth: int) -> int:
+    """Rows at the top and bottom of a B-scan where no boundary is measured: export borders and
+    crop lines make strong edges there, and a retina cut by the border cannot be measured."""
+    return max(3, round(0.02 * depth))
+
+
+def _in_fill(fill: np.ndarray | None, rows: np.ndarray) -> np.ndarray:
+    """``[B, W]``: whether the pixel at ``rows`` of each column is export fill."""
+    if fill is None:
+        return np.zeros(rows.shape, dtype=bool)
+    index = np.clip(np.floor(rows).astype(np.int64), 0, fill.shape[1] - 1)
+    return np.take_along_axis(fill, index[:, None, :], axis=1)[:, 0]
 
 
 def _steepest_edge(gradient: np.ndarray, start: np.ndarray, length: int) -> np.ndarray:

@@ -24,18 +24,20 @@ class PreprocessConfig:
     # Smoothing of the image before edge detection (Gaussian sigmas).
     depth_sigma: float = 2.0
     lateral_sigma: float = 3.0
-    # ILM: first row brighter than background + ilm_threshold * (column peak - background).
-    # Most of the ilm_min_rows rows below must stay above it, so thin vitreous lines do not count.
-    ilm_threshold: float = 0.2
-    ilm_min_rows: int = 10
-    # ...and the edge there must be at least this fraction of the column's steepest rising edge,
-    # so that a gradual vitreous haze does not count either.
-    ilm_edge_fraction: float = 0.15
-    # The ILM is the steepest rising edge from there to ilm_refine_rows rows below.
-    ilm_refine_rows: int = 12
-    # RPE: brightest row at least rpe_min_depth rows below the ILM, after extra lateral smoothing
-    # (rpe_lateral_sigma columns); BM: strongest bright-to-dark edge within bm_search_rows below.
+    # Boundaries are minimal-cost paths across the B-scan that move at most max_slope (depth
+    # over width, both in micrometres, converted with the volume's spacing) between neighbouring
+    # columns; each row moved beyond the first costs step_cost (an edge pixel costs 0 to 1).
+    max_slope: float = 1.5
+    step_cost: float = 0.1
+    # ILM: the strongest dark-to-bright edge with at most ilm_min_rows rows of tissue above it
+    # (tissue: brighter than the vitreous by ilm_threshold times the column's contrast).
+    ilm_threshold: float = 0.3
+    ilm_min_rows: int = 6
+    # RPE: the brightest band (after lateral smoothing, rpe_lateral_sigma columns) between
+    # rpe_min_depth and max_thickness_rows below the ILM; BM: the strongest bright-to-dark edge
+    # within bm_search_rows below it.
     rpe_min_depth: int = 20
+    max_thickness_rows: int = 250
     rpe_lateral_sigma: float = 6.0
     bm_search_rows: int = 8
     # A-scans whose contrast is below min_signal * the B-scan's median contrast are treated as

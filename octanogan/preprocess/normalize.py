@@ -8,18 +8,19 @@ from octanogan.errors import OctanoganError
 
 
 def normalize_intensity(data: np.ndarray, low_percentile: float = 1.0,
-                        high_percentile: float = 99.5) -> np.ndarray:
+                        high_percentile: float = 99.5, ignore: np.ndarray | None = None) -> np.ndarray:
     """Map the volume's ``low``/``high`` percentiles to -1/+1 linearly and clip (float32).
 
-    Percentiles are taken over the whole volume, so a few saturated or dead voxels do not set the
-    scale. A constant volume maps to -1 everywhere.
+    Percentiles are taken over the whole volume but the ``ignore`` voxels (export fill), so a
+    few saturated or dead voxels do not set the scale. A constant volume maps to -1 everywhere.
     """
     if not 0.0 <= low_percentile < high_percentile <= 100.0:
         raise OctanoganError(
             f"normalisation percentiles must satisfy 0 <= low < high <= 100, "
             f"got low={low_percentile}, high={high_percentile}")
     values = np.asarray(data, dtype=np.float32)
-    finite = values[np.isfinite(values)]
+    counted = np.isfinite(values) if ignore is None else np.isfinite(values) & ~ignore
+    finite = values[counted] if counted.any() else values[np.isfinite(values)]
     if finite.size == 0:
         raise OctanoganError("cannot normalise a volume with no finite values")
     low, high = np.percentile(finite, [low_percentile, high_percentile])

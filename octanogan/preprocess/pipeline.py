@@ -6,9 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from octanogan.io.volume import DEFAULT_SPACING_MM
 from octanogan.preprocess.boundaries import detect_boundaries_normalized
 from octanogan.preprocess.config import PreprocessConfig
 from octanogan.preprocess.flatten import flatten, flattening_shifts
+from octanogan.preprocess.invalid import bright_fill, fill_mask
 from octanogan.preprocess.normalize import normalize_intensity
 
 
@@ -23,7 +25,8 @@ class Preprocessed:
     bm: np.ndarray           # float32 [B, W], detected BM rows, original geometry
     bm_row: int              # BM row in the flattened image
     ilm_flat: np.ndarray     # float32 [B, W], ILM rows in the flattened image
-    retina_mask: np.ndarray  # bool, ILM..BM inclusive, original geometry
+    retina_mask: np.ndarray  # bool, ILM..BM inclusive and not fill, original geometry
+    invalid: np.ndarray      # bool, export fill (not image), original geometry
 
     def retina_mask_flat(self) -> np.ndarray:
         """The retina mask in flattened geometry (bool ``[B, H, W]``)."""
@@ -36,11 +39,19 @@ def retina_mask(ilm: np.ndarray, bm: np.ndarray, depth: int) -> np.ndarray:
     return (rows >= ilm[:, None, :]) & (rows <= bm[:, None, :])
 
 
-def preprocess_volume(data: np.ndarray, config: PreprocessConfig | None = None) -> Preprocessed:
-    """Normalise, detect ILM and BM, flatten BM to one row and mask the retina."""
+def preprocess_volume(data: np.ndarray, config: PreprocessConfig | None = None,
+                      spacing_mm: tuple[float, float, float] = DEFAULT_SPACING_MM) -> Preprocessed:
+    """Find export fill, normalise, detect ILM and BM, flatten BM to one row and mask the retina.
+
+    Bright fill (e.g. white registration wedges) is left out of the intensity scale and shown
+    as background (-1), so it neither compresses the retina's contrast nor makes edges.
+    """
     config = config or PreprocessConfig()
-    image = normalize_intensity(data, config.low_percentile, config.high_percentile)
-    ilm, bm = detect_boundaries_normalized(image, config)
+    invalid = fill_mask(data)
+    bright = bright_fill(data, invalid)
+    image = normalize_intensity(data, config.low_percentile, config.high_percentile, ignore=bright)
+    image[bright] = -1.0
+    ilm, bm = detect_boundaries_normalized(image, config, fill=invalid, spacing_mm=spacing_mm)
     shifts, bm_row = flattening_shifts(ilm, bm, image.shape[1], config.target_bm_fraction,
                                        config.flat_margin_rows)
     return Preprocessed(
@@ -51,5 +62,6 @@ def preprocess_volume(data: np.ndarray, config: PreprocessConfig | None = None) 
         bm=bm,
         bm_row=bm_row,
         ilm_flat=(ilm + shifts).astype(np.float32),
-        retina_mask=retina_mask(ilm, bm, image.shape[1]),
+        retina_mask=retina_mask(ilm, bm, image.shape[1]) & ~invalid,
+        invalid=invalid,
     )

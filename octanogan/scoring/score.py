@@ -49,7 +49,7 @@ class VolumeScorer:
 
         start = time.perf_counter()
         self.inverter.reseed(volume_id)
-        prep = preprocess_volume(volume.data, self.preprocess)
+        prep = preprocess_volume(volume.data, self.preprocess, volume.spacing_mm)
         centres = retina_grid(prep.ilm_flat, prep.bm_row, volume.shape[1], self.patch_size,
                               self.config.stride)
         stitcher = Stitcher(volume.shape, self.patch_size, self.config.weighting)
@@ -114,6 +114,20 @@ def _weights_hash(run_dir: Path) -> str:
     return digest.hexdigest()
 
 
+def _run_preprocessing(record: dict[str, Any], run_dir: Path) -> PreprocessConfig:
+    """The preprocessing the run was trained with; a run made by an octanogan whose settings
+    no longer exist is refused in one line (its patches cannot be cut the same way)."""
+    from octanogan.config import from_dict
+    from octanogan.errors import ConfigError
+
+    try:
+        return from_dict(PreprocessConfig, record.get("store", {}).get("preprocess", {}),
+                         str(run_dir / "run.json"))
+    except ConfigError as exc:
+        raise InputError(run_dir, f"was trained with preprocessing this octanogan does not have "
+                                  f"({exc.setting}): run extract and train again") from None
+
+
 def score_manifest(
     run_dir: str | Path,
     manifest: pd.DataFrame,
@@ -155,7 +169,7 @@ def score_manifest(
     run = load_run(run_dir, device=device)
     torch.manual_seed(config.inversion.seed)
     patch_size = run.patch_size
-    preprocess = PreprocessConfig(**run.record.get("store", {}).get("preprocess", {}))
+    preprocess = _run_preprocessing(run.record, Path(run_dir))
     inverter = LatentInverter(run.generator, run.discriminator, run.encoder, run.latent_dim,
                               config.inversion)
     scorer = VolumeScorer(inverter, patch_size, preprocess, config, device)

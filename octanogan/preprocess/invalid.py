@@ -1,0 +1,56 @@
+"""What in a B-scan is not image: constant fill from export and registration.
+
+Exports carry registration fill wedges in their corners (exact 0 or exact 255, as in Kermany
+OCT2017), zero padding and letterboxing. Such fill is exact, solid and touches the image border;
+speckle never is. Bright fill is kept out of the intensity scale and shown as background, and no
+boundary point is measured on fill (docs/preprocessing.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+#: Side of the square that fill must fill everywhere (speckle-sized runs of the value do not).
+_SOLID_PIXELS = 5
+#: Smallest fill region, as a fraction of the B-scan.
+_MIN_FRACTION = 0.002
+
+
+def fill_mask(raw: np.ndarray) -> np.ndarray:
+    """Bool ``[B, H, W]``: solid regions of each B-scan's exact minimum or maximum that touch its
+    border (all B-scans at once; regions never connect across B-scans)."""
+    raw = np.asarray(raw)
+    flat = raw.reshape(len(raw), -1)
+    out = np.zeros(raw.shape, dtype=bool)
+    square = (1, _SOLID_PIXELS, _SOLID_PIXELS)
+    in_plane = np.zeros((3, 3, 3), dtype=bool)
+    in_plane[1] = ndimage.generate_binary_structure(2, 1)
+    minimum_area = max(64, _MIN_FRACTION * flat.shape[1])
+    for extreme in (flat.min(axis=1), flat.max(axis=1)):
+        exact = raw == extreme[:, None, None]
+        if not (exact.reshape(len(raw), -1).sum(axis=1) >= minimum_area).any():
+            continue
+        # erosion by a square, as a box filter (much faster than binary morphology)
+        cores = ndimage.uniform_filter(exact.astype(np.float32), square, mode="nearest") > 0.999
+        labels, count = ndimage.label(cores, structure=in_plane)
+        if not count:
+            continue
+        border = np.unique(np.concatenate([labels[:, 0].ravel(), labels[:, -1].ravel(),
+                                           labels[:, :, 0].ravel(), labels[:, :, -1].ravel()]))
+        areas = np.bincount(labels.ravel(), minlength=count + 1)
+        keep = np.zeros(count + 1, dtype=bool)
+        keep[border] = True
+        keep &= areas >= minimum_area
+        keep[0] = False
+        # the erosion trimmed each region's rim by half the square: take it back
+        grown = ndimage.uniform_filter(keep[labels].astype(np.float32), square, mode="nearest") > 1e-3
+        out |= grown & exact
+    return out
+
+
+def bright_fill(raw: np.ndarray, fill: np.ndarray) -> np.ndarray:
+    """The part of ``fill`` at each B-scan's maximum (it would set the intensity scale)."""
+    raw = np.asarray(raw)
+    maxima = raw.reshape(len(raw), -1).max(axis=1)
+    return fill & (raw == maxima[:, None, None])
