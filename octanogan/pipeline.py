@@ -166,7 +166,7 @@ def run_provenance(run_dir: Path) -> dict[str, Any]:
 
 
 def prepare_evaluation(out: Path, scores_dir: Path, annotations: Path | None,
-                       markers: Path | None) -> tuple[dict[str, str], dict[int, str], Path | None]:
+                       markers: Path | None) -> tuple[dict[str, str], dict[int, str]]:
     """Check the evaluation folder and read annotations and markers, before any scoring starts."""
     from octanogan.io.manifest import load_annotations, load_markers
 
@@ -187,7 +187,7 @@ def prepare_evaluation(out: Path, scores_dir: Path, annotations: Path | None,
     if inside:  # the scores will be written inside OUT: mark it as ours before scoring starts
         Path(out).mkdir(parents=True, exist_ok=True)
         write_marker(out, evaluation_layout.KIND)
-    return annotation_map, marker_map, Path(markers) if marker_map else None
+    return annotation_map, marker_map
 
 
 def evaluate_stage(run_dir: Path, manifest_path: Path, manifest: pd.DataFrame, scores_dir: Path,
@@ -243,7 +243,7 @@ def run_pipeline(pipeline_path: Path, out: Path, device: str, echo: Callable[[st
     manifest_path, annotations, markers = _data_stage(pipeline.data, out, echo)
     eval_dir = out / "eval"
     scores_dir = eval_dir / evaluation_layout.SCORES
-    annotation_map, marker_map, _ = prepare_evaluation(eval_dir, scores_dir, annotations, markers)
+    annotation_map, marker_map = prepare_evaluation(eval_dir, scores_dir, annotations, markers)
     store = _extract_stage(pipeline.extract, manifest_path, out, echo, progress)
     run_dir = _train_stage(pipeline.train, store, out, echo, on_train_iteration)
     manifest = _score_stage(pipeline.score, run_dir, manifest_path, scores_dir, device, echo,

@@ -113,7 +113,7 @@ def evaluate(
                            seed)
     evaluation = EvaluationConfig(n_bootstrap=n_bootstrap, seed=seed)
     scores_dir = scores or out / SCORES
-    annotation_map, marker_map, _ = prepare_evaluation(out, scores_dir, annotations, markers)
+    annotation_map, marker_map = prepare_evaluation(out, scores_dir, annotations, markers)
     manifest_table, _ = _run_scoring(run_dir, manifest, scores_dir, config, device, keep_going)
     index = evaluate_stage(run_dir, manifest, manifest_table, scores_dir, out, annotations,
                            annotation_map, marker_map, evaluation, progress)

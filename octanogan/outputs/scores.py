@@ -18,7 +18,6 @@ Paths in volumes.csv are relative to the folder where possible and resolved when
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from octanogan.errors import InputError, OctanoganError
-from octanogan.fsutil import atomic_path, atomic_write_text, safe_name
+from octanogan.fsutil import atomic_path, atomic_write_text, relative_path, safe_name
 from octanogan.outputs.folder import write_marker
 
 KIND = "scores"
@@ -50,15 +49,6 @@ def check_file_names(volume_ids: Iterable[str], where: str | Path) -> None:
             raise InputError(where, f"volume ids '{seen[key]}' and '{volume_id}' would share the "
                                     "output file names; rename one of them")
         seen[key] = volume_id
-
-
-def _relative(path: str, root: Path) -> str:
-    if not path:
-        return ""
-    try:
-        return Path(os.path.relpath(Path(path).absolute(), root.absolute())).as_posix()
-    except ValueError:  # another drive on Windows
-        return str(path)
 
 
 def resolve(root: Path, value: str) -> Path:
@@ -134,8 +124,8 @@ class ScoresFolder:
             per_bscan, volume_score = aggregate_scores(patches, top_fraction)
             bscans += [(row.volume_id, b, v) for b, v in zip(per_bscan["bscan"], per_bscan["score"])]
             volumes.append((row.volume_id, safe_name(row.volume_id), row.label, row.split,
-                            _relative(row.path, self.root),
-                            _relative(getattr(row, "annotation_path", ""), self.root),
+                            relative_path(row.path, self.root),
+                            relative_path(row.annotation_path, self.root) if row.annotation_path else "",
                             volume_score, len(patches)))
         table = pd.DataFrame(volumes, columns=list(VOLUME_COLUMNS))
         with atomic_path(self.root / VOLUMES) as tmp:
