@@ -283,6 +283,8 @@ def _extract_stage(config: Any, manifest_path: Path, out: Path, echo: Callable[[
     summary = extract_store(manifest_path, store, config, progress)
     echo(f"[extract] {summary.n_patches} patches from {summary.n_volumes} volumes "
          f"in {summary.seconds:.1f} s")
+    for line in summary.skipped_lines():
+        echo(line)
     return store
 
 
@@ -311,6 +313,8 @@ def _score_stage(config: ScoreConfig, run_dir: Path, manifest_path: Path, scores
                              progress=lambda rows: progress(rows, desc="score", unit="vol"))
     echo(f"[score] {len(summary.scored)} volumes ({summary.n_patches} patches, "
          f"{summary.seconds:.1f} s, mode {config.inversion.mode}); {len(summary.skipped)} reused")
+    for line in summary.flagged_lines():
+        echo(line)
     return manifest
 
 

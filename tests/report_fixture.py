@@ -22,6 +22,8 @@ INJECTED_ID = "<script>alert(1)</script>"
 PATIENT_NAME = "DOE^JANE"
 BIRTH_DATE = "1950-01-01"
 VOXEL_THRESHOLD = 0.12
+#: The volume whose B-scan QC_BSCAN fails quality control and whose corner holds export fill.
+QC_VOLUME, QC_BSCAN = "<script>alert(1)</script>", 2
 #: (volume id, label, eye, lesion seed or None)
 VOLUMES = (
     ("HEALTHY-001", "healthy", "OD", None),
@@ -183,25 +185,34 @@ def build_eval_dir(root: Path, shape: tuple[int, int, int] = (6, 64, 96), seed: 
             annotation = str(write_nifti(labels, affine, data_dir / f"labels_{i}.nii.gz", np.uint8))
         write_nifti(anomaly, affine, scores / "maps" / f"{safe}_anomaly.nii.gz")
         write_nifti(retina, affine, scores / "maps" / f"{safe}_retina.nii.gz", np.uint8)
+        fill = np.zeros(shape, dtype=bool)
+        reasons = np.full(shape[0], "", dtype="<U40")
+        if volume_id == QC_VOLUME:
+            fill[:, : shape[1] // 4, : shape[2] // 4] = True  # a registration wedge, top left
+            reasons[QC_BSCAN] = "unmeasured;low_contrast"
         np.savez(scores / "maps" / f"{safe}_geometry.npz",
                  shifts=np.zeros(shape[::2], np.int32), bm_row=int(shape[1] * 0.6),
-                 ilm=ilm, bm=ilm + shape[1] * 0.3)
+                 ilm=ilm, bm=ilm + shape[1] * 0.3, invalid=fill,
+                 qc_invalid_fraction=np.zeros(shape[0], np.float32),
+                 qc_measured_fraction=np.ones(shape[0], np.float32),
+                 qc_cnr=np.full(shape[0], 5.0, np.float32), qc_reasons=reasons)
         patches = _patch_rows(volume_id, anomaly, patch=min(32, shape[1] // 2))
         _csv(scores / "patches" / f"{safe}.csv",
              ["volume_id", "bscan", "y", "x", "score", "residual", "feature"], patches)
         per_bscan = [_top_mean(np.array([r[4] for r in patches if r[1] == b]))
                      for b in range(shape[0])]
-        bscan_rows += [[volume_id, b, s] for b, s in enumerate(per_bscan)]
+        bscan_rows += [[volume_id, b, s, not reasons[b], reasons[b]] for b, s in enumerate(per_bscan)]
         volume_rows.append([volume_id, safe, label, "test", str(image_path), annotation,
-                            _top_mean(np.array([r[4] for r in patches])), len(patches)])
+                            _top_mean(np.array([r[4] for r in patches])), len(patches),
+                            int((reasons != "").sum())])
         manifest_rows.append([volume_id, str(image_path), label, "test", annotation,
                               "Spectralis", eye, PATIENT_NAME, BIRTH_DATE])
     _csv(data_dir.parent / "manifest.csv", ["volume_id", "path", "label", "split",
          "annotation_path", "device", "eye", "patient_name", "birth_date"], manifest_rows)
     (data_dir.parent / "markers.json").write_text(json.dumps(MARKERS))
     _csv(scores / "volumes.csv", ["volume_id", "safe_id", "label", "split", "path",
-         "annotation_path", "score", "n_patches"], volume_rows)
-    _csv(scores / "bscans.csv", ["volume_id", "bscan", "score"], bscan_rows)
+         "annotation_path", "score", "n_patches", "bscans_failing_qc"], volume_rows)
+    _csv(scores / "bscans.csv", ["volume_id", "bscan", "score", "qc_passed", "qc_reasons"], bscan_rows)
     scoring = {"inversion": {"mode": "iterative", "steps": 500, "hybrid_steps": 50, "lam": 0.1,
                              "norm": "l1", "lr": 0.05, "seed": 0},
                "stride": 32, "batch_size": 256, "weighting": "uniform", "smooth_sigma": 0.0,

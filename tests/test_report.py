@@ -8,7 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from report_fixture import BIRTH_DATE, INJECTED_ID, PATIENT_NAME, VOLUMES, build_eval_dir
+from report_fixture import (
+    BIRTH_DATE,
+    INJECTED_ID,
+    PATIENT_NAME,
+    QC_BSCAN,
+    QC_VOLUME,
+    VOLUMES,
+    build_eval_dir,
+)
 
 from octanogan.errors import InputError
 from octanogan.fsutil import safe_name
@@ -50,6 +58,26 @@ def test_volume_page_references_existing_images(rendered: Path) -> None:
         for src in sources:
             assert (page.parent / src).stat().st_size > 0
             assert not src.startswith(("http:", "https:", "//"))
+
+
+def test_quality_control_and_export_fill_are_shown(rendered: Path) -> None:
+    from PIL import Image
+
+    page = (rendered.parent / "volumes" / f"{safe_name(QC_VOLUME)}.html").read_text()
+    assert "1 of 6 B-scans fail" in page and 'id="fill-note"' in page
+    viewer = json.loads(re.search(r'id="viewer-data"[^>]*>(.*?)</script>', page, re.S).group(1))
+    assert viewer["qc"][QC_BSCAN] == ("boundaries mostly bridged, not measured; "
+                                      "retina hardly brighter than the noise")
+    assert sum(bool(text) for text in viewer["qc"]) == 1
+    clean = (rendered.parent / "volumes" / f"{safe_name('DISEASED-002')}.html").read_text()
+    assert "all B-scans pass" in clean and 'id="fill-note"' not in clean
+    index = rendered.read_text()
+    assert '<span class="flag qc">1</span>' in index
+    # the wedge (top-left quarter of every B-scan) is flat grey in the B-scan images
+    sprite = np.asarray(Image.open(rendered.parent / "volumes" / safe_name(QC_VOLUME) / "bscans.jpg"))
+    tile = viewer["sprite"]
+    wedge = sprite[2 : 64 // 4 - 2, 2 : 96 // 4 - 2]  # tile 0; JPEG blurs the wedge's edge
+    assert tile["tile_w"] >= 96 and abs(float(wedge.mean()) - 128) < 6 and wedge.std() < 6
 
 
 def test_flagged_regions_listed_for_diseased_volume(rendered: Path) -> None:

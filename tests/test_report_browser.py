@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from report_fixture import INJECTED_ID, build_eval_dir
+from report_fixture import INJECTED_ID, QC_BSCAN, build_eval_dir
 
 from octanogan.fsutil import safe_name
 from octanogan.report import render_report
@@ -125,6 +125,16 @@ def test_slider_and_arrow_keys_change_bscan(volume_page: Visit) -> None:
     page.keyboard.press("ArrowDown")  # on the slider too, one press is one B-scan
     assert volume_page.shown() == 2
     assert page.input_value("#bscan-slider") == "2"
+
+
+def test_qc_flag_follows_the_shown_bscan(volume_page: Visit) -> None:
+    page = volume_page.page
+    page.locator("#bscan-slider").fill(str(QC_BSCAN))
+    assert page.is_visible("#bscan-qc")
+    assert "boundaries mostly bridged" in page.inner_text("#bscan-qc-text")
+    page.locator("#bscan-slider").fill(str(QC_BSCAN + 1))
+    assert not page.is_visible("#bscan-qc")
+    assert volume_page.errors == []
 
 
 def test_visible_tile_matches_shown_bscan(volume_page: Visit) -> None:

@@ -31,6 +31,8 @@ def extract(
     rate = summary.n_patches / max(summary.seconds, 1e-9)
     typer.echo(f"extracted {summary.n_patches} patches from {summary.n_volumes} volume(s) "
                f"in {summary.seconds:.1f} s ({rate:.0f} patches/s) -> {summary.store}")
+    for line in summary.skipped_lines():
+        typer.echo(line)
 
 
 def register(app: typer.Typer) -> None:

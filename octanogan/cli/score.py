@@ -51,6 +51,8 @@ def _run_scoring(run_dir: Path, manifest_path: Path, out: Path, config: ScoreCon
     typer.echo(f"scored {len(summary.scored)} volume(s), {summary.n_patches} patches in "
                f"{summary.seconds:.1f} s ({rate:.0f} patches/s); {len(summary.skipped)} already done "
                f"-> {summary.scores_dir}")
+    for line in summary.flagged_lines():
+        typer.echo(line)
     for volume_id, problem in summary.failed:
         typer.secho(f"skipped {volume_id}: {problem}", err=True, fg=typer.colors.YELLOW)
     return manifest, summary

@@ -33,8 +33,10 @@ KIND = "scores"
 SETTINGS, VOLUMES, BSCANS = "settings.json", "volumes.csv", "bscans.csv"
 PATCH_COLUMNS = ("volume_id", "bscan", "y", "x", "score", "residual", "feature")
 VOLUME_COLUMNS = ("volume_id", "safe_id", "label", "split", "path", "annotation_path", "score",
-                  "n_patches")
+                  "n_patches", "bscans_failing_qc")
 BSCAN_COLUMNS = ("volume_id", "bscan", "score")
+#: Quality control of each scored B-scan (``octanogan.preprocess.quality``), beside its score.
+BSCAN_QC_COLUMNS = ("qc_passed", "qc_reasons")
 MAP_KINDS = {"anomaly": "nii.gz", "retina": "nii.gz", "geometry": "npz"}
 #: Settings that may differ between runs writing into one folder (they do not change a score).
 IGNORED_SETTINGS = ("versions", "batch_size")
@@ -122,17 +124,33 @@ class ScoresFolder:
                 continue
             patches = pd.read_csv(self.patches_csv(row.volume_id))
             per_bscan, volume_score = aggregate_scores(patches, top_fraction)
-            bscans += [(row.volume_id, b, v) for b, v in zip(per_bscan["bscan"], per_bscan["score"])]
+            reasons = self.quality(row.volume_id).reasons
+            bscans += [(row.volume_id, b, v, not reasons[b], ";".join(reasons[b]))
+                       for b, v in zip(per_bscan["bscan"], per_bscan["score"])]
             volumes.append((row.volume_id, safe_name(row.volume_id), row.label, row.split,
                             relative_path(row.path, self.root),
                             relative_path(row.annotation_path, self.root) if row.annotation_path else "",
-                            volume_score, len(patches)))
+                            volume_score, len(patches), sum(bool(r) for r in reasons)))
         table = pd.DataFrame(volumes, columns=list(VOLUME_COLUMNS))
         with atomic_path(self.root / VOLUMES) as tmp:
             table.to_csv(tmp, index=False)
         with atomic_path(self.root / BSCANS) as tmp:
-            pd.DataFrame(bscans, columns=list(BSCAN_COLUMNS)).to_csv(tmp, index=False)
+            pd.DataFrame(bscans, columns=[*BSCAN_COLUMNS, *BSCAN_QC_COLUMNS]).to_csv(tmp, index=False)
         return table
+
+    def quality(self, volume_id: str) -> Any:
+        """The QC of a scored volume's B-scans (``Quality``), kept in its geometry file."""
+        from octanogan.preprocess.quality import Quality
+
+        path = self.map_path(volume_id, "geometry")
+        try:
+            with np.load(path) as geometry:
+                return Quality.from_arrays(geometry)
+        except KeyError as exc:
+            raise InputError(path, f"holds no quality control ({exc}); score this volume again "
+                                   "into a new folder") from None
+        except (OSError, ValueError) as exc:
+            raise InputError(path, f"not a readable .npz file ({exc})") from exc
 
 
 def read_table(path: Path, columns: Iterable[str]) -> pd.DataFrame:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
 
 from octanogan import __version__
 from octanogan.errors import InputError, about
@@ -15,8 +18,8 @@ from octanogan.io import read_volume
 from octanogan.io.manifest import load_manifest, select
 from octanogan.outputs.folder import claim_output
 from octanogan.patches.config import ExtractConfig
-from octanogan.patches.grid import check_fits, cut_patches, retina_grid
-from octanogan.patches.store import KIND, PatchStoreWriter
+from octanogan.patches.grid import check_fits, cut_patches, patch_centres
+from octanogan.patches.store import KIND, QUALITY, PatchStoreWriter
 from octanogan.preprocess import preprocess_volume
 
 
@@ -26,6 +29,13 @@ class ExtractSummary:
     n_volumes: int
     n_patches: int
     seconds: float
+    #: per volume id with B-scans left out: "3 of 49 B-scans fail quality control (...)"
+    skipped_bscans: dict[str, str] = field(default_factory=dict)
+
+    def skipped_lines(self) -> list[str]:
+        """One line per volume with B-scans left out by quality control."""
+        return [f"  {volume_id}: {failures}; they gave no patches"
+                for volume_id, failures in self.skipped_bscans.items()]
 
 
 def extract_store(
@@ -36,8 +46,10 @@ def extract_store(
 ) -> ExtractSummary:
     """Cut patches from the selected volumes into a new patch store at ``out_dir``.
 
-    Volumes are processed one at a time and patches go to disk shard by shard, so memory does
-    not grow with the cohort. The store appears at ``out_dir`` only when complete.
+    B-scans that fail quality control (``octanogan.preprocess.quality``) give no patches; a
+    volume whose every B-scan fails is refused. Volumes are processed one at a time and patches
+    go to disk shard by shard, so memory does not grow with the cohort. The store appears at
+    ``out_dir`` only when complete.
     """
     config = config or ExtractConfig()
     start = time.perf_counter()
@@ -46,7 +58,7 @@ def extract_store(
         raise InputError(manifest_path, f"lists no {config.label} volumes in split '{config.split}'")
     rows = list(manifest.itertuples(index=False))
     claim_output(out_dir, KIND, [manifest_path, *(row.path for row in rows)])
-    inputs = []
+    inputs, quality, skipped = [], [], {}
     with atomic_dir(out_dir, KIND) as tmp:
         writer = PatchStoreWriter(tmp, config.patch_size, config.shard_size)
         for row in progress(rows, desc="extract", unit="vol") if progress else rows:
@@ -54,14 +66,22 @@ def extract_store(
             with about(row.path):
                 check_fits(volume.shape, config.patch_size)
                 prep = preprocess_volume(volume.data, config.preprocess, volume.spacing_mm)
-            centres = retina_grid(prep.ilm_flat, prep.bm_row, volume.shape[1],
-                                  config.patch_size, config.stride)
-            for bscan in range(volume.n_bscans):
+                if not prep.qc.passed.any():
+                    raise InputError(row.path, f"every B-scan fails quality control "
+                                               f"({prep.qc.failure_text()})")
+            if prep.qc.describe_failures():
+                skipped[row.volume_id] = prep.qc.describe_failures()
+            quality += [{"volume_id": row.volume_id, **record} for record in prep.qc.records()]
+            centres = patch_centres(prep, config.patch_size, config.stride,
+                                    config.preprocess.max_patch_invalid)
+            for bscan in np.flatnonzero(prep.qc.passed):
                 here = centres[centres[:, 0] == bscan]
                 patches = cut_patches(prep.flat, here, config.patch_size)
                 writer.add(patches, row.volume_id, bscan, here[:, 1], here[:, 2])
             inputs.append({"volume_id": row.volume_id, "path": relative_path(row.path, out_dir),
-                           "sha256": sha256_file(row.path)})
+                           "sha256": sha256_file(row.path),
+                           "bscans_failing_qc": int((~prep.qc.passed).sum())})
+        pd.DataFrame(quality).to_csv(tmp / QUALITY, index=False)
         settings = {
             "stride": config.stride,
             "label": config.label,
@@ -72,4 +92,4 @@ def extract_store(
             "octanogan_version": __version__,
         }
         n_patches = writer.close(settings)
-    return ExtractSummary(Path(out_dir), len(rows), n_patches, time.perf_counter() - start)
+    return ExtractSummary(Path(out_dir), len(rows), n_patches, time.perf_counter() - start, skipped)

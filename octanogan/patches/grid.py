@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from octanogan.errors import OctanoganError
+
+if TYPE_CHECKING:
+    from octanogan.preprocess import Preprocessed
 
 
 def check_fits(shape: tuple[int, ...], patch_size: int) -> None:
@@ -57,6 +62,13 @@ def retina_grid(
     return np.asarray(rows, dtype=np.int64).reshape(-1, 3)
 
 
+def patch_centres(prep: Preprocessed, patch_size: int, stride: int, max_invalid: float) -> np.ndarray:
+    """The patch grid of a preprocessed volume: :func:`retina_grid`, less the patches whose
+    retina is more than ``max_invalid`` of the patch hidden by export fill."""
+    centres = retina_grid(prep.ilm_flat, prep.bm_row, prep.flat.shape[1], patch_size, stride)
+    return valid_centres(centres, prep.hidden_retina_flat(), patch_size, max_invalid)
+
+
 def cut_patches(image: np.ndarray, centres: np.ndarray, patch_size: int) -> np.ndarray:
     """Patches ``[n, P, P]`` of a ``[B, H, W]`` image at ``(bscan, y, x)`` centres (a view-free copy)."""
     half = patch_size // 2
@@ -65,3 +77,25 @@ def cut_patches(image: np.ndarray, centres: np.ndarray, patch_size: int) -> np.n
     y = centres[:, 1, None, None] + offsets[None, :, None]
     x = centres[:, 2, None, None] + offsets[None, None, :]
     return image[b, y, x]
+
+
+def patch_invalid_fraction(invalid: np.ndarray, centres: np.ndarray, patch_size: int) -> np.ndarray:
+    """Share of each patch at ``centres`` that is not image (``invalid[B, H, W]``, bool)."""
+    if len(centres) == 0:
+        return np.zeros(0, dtype=np.float64)
+    # summed-area table per B-scan: a patch's count is four lookups, not P x P reads
+    table = np.pad(invalid.cumsum(axis=1, dtype=np.int32).cumsum(axis=2, dtype=np.int32),
+                   ((0, 0), (1, 0), (1, 0)))
+    half = patch_size // 2
+    b, y, x = centres[:, 0], centres[:, 1] - half, centres[:, 2] - half
+    y2, x2 = y + patch_size, x + patch_size
+    count = table[b, y2, x2] - table[b, y, x2] - table[b, y2, x] + table[b, y, x]
+    return count / float(patch_size * patch_size)
+
+
+def valid_centres(centres: np.ndarray, invalid_flat: np.ndarray, patch_size: int,
+                  max_invalid: float) -> np.ndarray:
+    """The ``centres`` whose patches hold at most ``max_invalid`` non-image pixels."""
+    keep = patch_invalid_fraction(invalid_flat, centres, patch_size) <= max_invalid
+    return centres[keep]
+

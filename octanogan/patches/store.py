@@ -4,6 +4,8 @@ Layout of a store folder::
 
     settings.json        extraction settings, inputs with SHA-256, counts, format version
     index.csv            one row per patch: patch_id, shard, row, volume_id, bscan, y, x
+    quality.csv          one row per B-scan of every input: QC figures, qc_passed, qc_reasons
+                         (B-scans that fail give no patches)
     shards/00000.npy     float16 [n, P, P], intensities in [-1, 1]
 
 Shards are written one at a time, so RAM stays bounded by one shard whatever the cohort size;
@@ -26,6 +28,7 @@ from octanogan.fsutil import atomic_write_text, sha256_file
 FORMAT_VERSION = 1
 INDEX_COLUMNS = ("patch_id", "shard", "row", "volume_id", "bscan", "y", "x")
 KIND = "patch_store"
+QUALITY = "quality.csv"
 
 
 class PatchStoreWriter:

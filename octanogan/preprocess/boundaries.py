@@ -9,17 +9,29 @@ measured accuracy: docs/preprocessing.md.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy import ndimage
 
 from octanogan.errors import OctanoganError
 from octanogan.io.volume import DEFAULT_SPACING_MM
-from octanogan.preprocess.config import PreprocessConfig
+from octanogan.preprocess.config import PixelSettings, PreprocessConfig
 from octanogan.preprocess.normalize import normalize_intensity
 from octanogan.preprocess.paths import min_cost_paths
 
 #: Volume percentile of the smoothed image taken as the background (vitreous) level.
 _BACKGROUND_PERCENTILE = 20.0
+
+
+@dataclass
+class Surfaces:
+    """ILM and BM rows, float32 ``[B, W]``, and where each was measured rather than bridged."""
+
+    ilm: np.ndarray
+    bm: np.ndarray
+    ilm_measured: np.ndarray  # bool [B, W]
+    bm_measured: np.ndarray   # bool [B, W]
 
 
 def detect_boundaries(data: np.ndarray, config: PreprocessConfig | None = None,
@@ -28,20 +40,13 @@ def detect_boundaries(data: np.ndarray, config: PreprocessConfig | None = None,
     """ILM and BM rows, float32 ``[B, W]`` each, of a volume ``[B, H, W]`` (any intensity scale)."""
     config = config or PreprocessConfig()
     image = normalize_intensity(data, config.low_percentile, config.high_percentile)
-    return detect_boundaries_normalized(image, config, spacing_mm=spacing_mm)
+    surfaces = find_surfaces(image, config, spacing_mm=spacing_mm)
+    return surfaces.ilm, surfaces.bm
 
 
-def max_row_step(config: PreprocessConfig, spacing_mm: tuple[float, float, float]) -> int:
-    """Rows a boundary may move between neighbouring columns: ``max_slope`` in pixels."""
-    _, depth_mm, width_mm = (float(s) for s in spacing_mm)
-    return int(np.clip(np.ceil(config.max_slope * width_mm / depth_mm), 1, 16))
-
-
-def detect_boundaries_normalized(image: np.ndarray, config: PreprocessConfig,
-                                 fill: np.ndarray | None = None,
-                                 spacing_mm: tuple[float, float, float] = DEFAULT_SPACING_MM,
-                                 ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`detect_boundaries` for an image already normalised to [-1, 1].
+def find_surfaces(image: np.ndarray, config: PreprocessConfig, fill: np.ndarray | None = None,
+                  spacing_mm: tuple[float, float, float] = DEFAULT_SPACING_MM) -> Surfaces:
+    """ILM and BM of a volume ``[B, H, W]`` already normalised to [-1, 1].
 
     ILM and RPE are minimal-cost paths across each B-scan (``octanogan.preprocess.paths``): the
     ILM on a dark-to-bright edge cost where only vitreous lies above; the RPE on the brightest
@@ -51,11 +56,11 @@ def detect_boundaries_normalized(image: np.ndarray, config: PreprocessConfig,
     if image.ndim != 3 or min(image.shape) < 1 or image.shape[1] < 8:
         raise OctanoganError(f"boundary detection needs a volume [B, H>=8, W], got {image.shape}")
     fill = np.zeros(image.shape, dtype=bool) if fill is None else fill
+    px = config.in_pixels(spacing_mm)
     smooth = ndimage.gaussian_filter(image.astype(np.float32, copy=False),
-                                     sigma=(0.0, config.depth_sigma, config.lateral_sigma))
+                                     sigma=(0.0, px.depth_sigma, px.lateral_sigma))
     gradient = np.diff(smooth, axis=1)  # gradient[y] = smooth[y + 1] - smooth[y]
     depth = image.shape[1]
-    step = max_row_step(config, spacing_mm)
     seen = ~fill
 
     background = np.percentile(smooth.reshape(len(smooth), -1), _BACKGROUND_PERCENTILE, axis=1)
@@ -63,27 +68,27 @@ def detect_boundaries_normalized(image: np.ndarray, config: PreprocessConfig,
     valid = contrast > config.min_signal * np.median(contrast, axis=1, keepdims=True)
 
     rising = _unit(np.maximum(gradient, 0.0), seen[:, 1:])
-    ilm_rows = _ilm_path(rising, smooth, background, contrast, step, config)
+    ilm_rows = _ilm_path(rising, smooth, background, contrast, px, config)
     ilm = _steepest_edge(gradient, ilm_rows - 2, 5)
-    ilm, ilm_valid = _regularise(ilm, valid & ~_in_fill(fill, ilm + 2.0), config)
+    ilm, ilm_valid = _regularise(ilm, valid & ~_in_fill(fill, ilm + 2.0), px)
 
-    # The RPE: the brightest laterally continuous band from rpe_min_depth to max_thickness_rows
+    # The RPE: the brightest laterally continuous band from rpe_min_depth to max_thickness
     # below the ILM; extra lateral smoothing averages choroid speckle out.
-    banded = ndimage.gaussian_filter1d(smooth, config.rpe_lateral_sigma, axis=2)
+    banded = ndimage.gaussian_filter1d(smooth, px.rpe_lateral_sigma, axis=2)
     rows = np.arange(depth)[None, :, None]
     top = np.floor(ilm)[:, None, :]
-    allowed = (rows >= top + config.rpe_min_depth) & (rows <= top + config.max_thickness_rows)
+    allowed = (rows >= top + px.rpe_min_depth) & (rows <= top + px.max_thickness)
     allowed &= rows < depth - _border_rows(depth)
     cost = np.where(allowed, 1.0 - _unit(banded - banded.min(), seen), 2.0)
-    rpe = min_cost_paths(cost, step, config.step_cost)
-    bm = _steepest_edge(-gradient, rpe, config.bm_search_rows)
+    rpe = min_cost_paths(cost, px.max_step, config.step_cost)
+    bm = _steepest_edge(-gradient, rpe, px.bm_search)
     bm_valid = valid & allowed.any(axis=1) & ~_in_fill(fill, bm - 2.0)
-    bm, bm_valid = _regularise(bm, bm_valid, config, lift_rows=config.bm_lift_rows)
+    bm, bm_valid = _regularise(bm, bm_valid, px, lift_rows=px.bm_lift_rows)
 
-    ilm = _smooth_surface(ilm, ilm_valid, config.ilm_smooth_columns, config)
-    bm = _smooth_surface(bm, bm_valid, config.bm_smooth_columns, config)
+    ilm = _smooth_surface(ilm, ilm_valid, px.ilm_smooth_columns, px)
+    bm = _smooth_surface(bm, bm_valid, px.bm_smooth_columns, px)
     ilm = np.minimum(ilm, bm - 1.0)
-    return ilm.astype(np.float32), bm.astype(np.float32)
+    return Surfaces(ilm.astype(np.float32), bm.astype(np.float32), ilm_valid, bm_valid)
 
 
 def _unit(values: np.ndarray, seen: np.ndarray) -> np.ndarray:
@@ -97,19 +102,19 @@ def _unit(values: np.ndarray, seen: np.ndarray) -> np.ndarray:
 
 
 def _ilm_path(edges: np.ndarray, smooth: np.ndarray, background: np.ndarray,
-              contrast: np.ndarray, step: int, config: PreprocessConfig) -> np.ndarray:
+              contrast: np.ndarray, px: PixelSettings, config: PreprocessConfig) -> np.ndarray:
     """Rows of the ILM path: the strongest dark-to-bright surface with vitreous above it.
 
-    A pixel with more than ``ilm_min_rows`` rows of tissue (brighter than the vitreous by
+    A pixel with more than ``ilm_tissue_um`` of tissue (brighter than the vitreous by
     ``ilm_threshold`` times the column's contrast) above it cannot be the ILM: that rules out
     the photoreceptor band and the floor of subretinal fluid, while thin vitreous membranes do
     not count as tissue.
     """
     tissue = smooth > (background[:, None] + config.ilm_threshold * contrast)[:, None, :]
     tissue_above = np.cumsum(tissue, axis=1, dtype=np.int32)[:, :-1]  # rows 0..y of edge y
-    cost = np.where(tissue_above <= config.ilm_min_rows, 1.0 - edges, 1.0)
+    cost = np.where(tissue_above <= px.ilm_tissue_rows, 1.0 - edges, 1.0)
     cost[:, : _border_rows(edges.shape[1])] = 1.0
-    return min_cost_paths(cost, step, config.step_cost)
+    return min_cost_paths(cost, px.max_step, config.step_cost)
 
 
 def _border_rows(depth: int) -> int:
@@ -147,23 +152,23 @@ def _steepest_edge(gradient: np.ndarray, start: np.ndarray, length: int) -> np.n
     return (position + offset + 0.5).astype(np.float32)
 
 
-def _regularise(surface: np.ndarray, valid: np.ndarray, config: PreprocessConfig,
+def _regularise(surface: np.ndarray, valid: np.ndarray, px: PixelSettings,
                 lift_rows: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Replace blank, outlying (and, with ``lift_rows``, lifted) points by interpolation.
 
     Returns the filled surface and the mask of points that were kept as measured.
 
-    Outliers lie more than ``outlier_rows`` from a running median across columns. Lifted points
+    Outliers lie more than ``outlier_um`` from a running median across columns. Lifted points
     lie more than ``lift_rows`` above (at smaller rows than) a wide local linear fit: this bridges
     PED domes and drusen, under which Bruch's membrane stays in place.
     """
     filled = _interpolate_gaps(surface, valid)
-    median = ndimage.median_filter(filled, size=(1, config.median_columns), mode="nearest")
-    valid = valid & (np.abs(surface - median) <= config.outlier_rows)
+    median = ndimage.median_filter(filled, size=(1, px.median_columns), mode="nearest")
+    valid = valid & (np.abs(surface - median) <= px.outlier_rows)
     filled = _interpolate_gaps(surface, valid)
     if lift_rows is not None:
         for _ in range(3):
-            baseline = _local_linear_fit(surface, valid, config.bm_baseline_sigma)
+            baseline = _local_linear_fit(surface, valid, px.bm_baseline_sigma)
             valid = valid & (surface >= baseline - lift_rows)
         filled = _interpolate_gaps(surface, valid)
     return filled, valid
@@ -209,18 +214,18 @@ def _interpolate_gaps(surface: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 
 def _smooth_surface(surface: np.ndarray, measured: np.ndarray, sigma_columns: float,
-                    config: PreprocessConfig) -> np.ndarray:
+                    px: PixelSettings) -> np.ndarray:
     """Gaussian smoothing across columns, with gaps bridged from the neighbouring B-scans.
 
     A point that was interpolated across columns (blank, shadowed, outlying) takes the mean of
     the two neighbouring B-scans where both were measured there and agree within
-    ``bscan_tolerance_rows``. Measured points are never moved towards other B-scans, which may
+    ``bscan_tolerance_um``. Measured points are never moved towards other B-scans, which may
     hold different lesions or, in a stack of unrelated B-scans, a different eye.
     """
     out = surface.copy()
     if out.shape[0] >= 3:
         before, after = out[:-2], out[2:]
         bridged = (~measured[1:-1] & measured[:-2] & measured[2:]
-                   & (np.abs(before - after) <= config.bscan_tolerance_rows))
+                   & (np.abs(before - after) <= px.bscan_tolerance_rows))
         out[1:-1][bridged] = 0.5 * (before + after)[bridged]
     return ndimage.gaussian_filter1d(out, sigma_columns, axis=1, mode="nearest")

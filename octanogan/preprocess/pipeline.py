@@ -7,11 +7,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from octanogan.io.volume import DEFAULT_SPACING_MM
-from octanogan.preprocess.boundaries import detect_boundaries_normalized
+from octanogan.preprocess.boundaries import find_surfaces
 from octanogan.preprocess.config import PreprocessConfig
 from octanogan.preprocess.flatten import flatten, flattening_shifts
 from octanogan.preprocess.invalid import bright_fill, fill_mask
 from octanogan.preprocess.normalize import normalize_intensity
+from octanogan.preprocess.quality import Quality, assess_quality
 
 
 @dataclass
@@ -27,10 +28,25 @@ class Preprocessed:
     ilm_flat: np.ndarray     # float32 [B, W], ILM rows in the flattened image
     retina_mask: np.ndarray  # bool, ILM..BM inclusive and not fill, original geometry
     invalid: np.ndarray      # bool, export fill (not image), original geometry
+    qc: Quality              # QC figures and failures per B-scan
 
     def retina_mask_flat(self) -> np.ndarray:
         """The retina mask in flattened geometry (bool ``[B, H, W]``)."""
         return flatten(self.retina_mask, self.shifts, fill=False)
+
+    def geometry(self) -> dict[str, np.ndarray]:
+        """What a scores folder keeps of the preprocessing (``maps/<stem>_geometry.npz``)."""
+        return {"shifts": self.shifts, "bm_row": np.asarray(self.bm_row), "ilm": self.ilm,
+                "bm": self.bm, "invalid": self.invalid, **self.qc.to_arrays()}
+
+    def hidden_retina_flat(self) -> np.ndarray:
+        """Export fill between ILM and BM (bridged across it), in flattened geometry.
+
+        Fill elsewhere looks like background once normalised, and a dark vitreous clipped to the
+        export's minimum is found as fill too, so only fill that hides retina keeps patches out.
+        """
+        band = retina_mask(self.ilm, self.bm, self.image.shape[1])
+        return flatten(self.invalid & band, self.shifts, fill=False)
 
 
 def retina_mask(ilm: np.ndarray, bm: np.ndarray, depth: int) -> np.ndarray:
@@ -51,7 +67,8 @@ def preprocess_volume(data: np.ndarray, config: PreprocessConfig | None = None,
     bright = bright_fill(data, invalid)
     image = normalize_intensity(data, config.low_percentile, config.high_percentile, ignore=bright)
     image[bright] = -1.0
-    ilm, bm = detect_boundaries_normalized(image, config, fill=invalid, spacing_mm=spacing_mm)
+    surfaces = find_surfaces(image, config, fill=invalid, spacing_mm=spacing_mm)
+    ilm, bm = surfaces.ilm, surfaces.bm
     shifts, bm_row = flattening_shifts(ilm, bm, image.shape[1], config.target_bm_fraction,
                                        config.flat_margin_rows)
     return Preprocessed(
@@ -64,4 +81,6 @@ def preprocess_volume(data: np.ndarray, config: PreprocessConfig | None = None,
         ilm_flat=(ilm + shifts).astype(np.float32),
         retina_mask=retina_mask(ilm, bm, image.shape[1]) & ~invalid,
         invalid=invalid,
+        qc=assess_quality(image, invalid, ilm, bm, surfaces.ilm_measured & surfaces.bm_measured,
+                          config, spacing_mm),
     )

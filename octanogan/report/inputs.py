@@ -40,6 +40,7 @@ class VolumeEntry:
     annotation_path: Path | None
     score: float
     n_patches: int
+    bscans_failing_qc: int = 0
     device: str = ""
     eye: str = ""
 
@@ -56,6 +57,15 @@ class Evaluation:
     curves: dict[str, Any]
     volumes: list[VolumeEntry]
     bscan_scores: dict[str, np.ndarray]
+    bscan_qc: dict[str, dict[int, str]]  # volume id -> B-scan -> reasons it fails QC
+
+    def qc_problems(self, volume_id: str, n_bscans: int) -> list[str]:
+        """Per B-scan, why it fails quality control in words ("" where it passes)."""
+        from octanogan.preprocess.quality import REASONS
+
+        failing = self.bscan_qc.get(volume_id, {})
+        return ["; ".join(REASONS.get(r, r) for r in failing[b].split(";")) if failing.get(b) else ""
+                for b in range(n_bscans)]
 
     @property
     def healthy_point(self) -> str:
@@ -158,8 +168,8 @@ def _volumes(scores_dir: Path, annotations: dict[str, str],
     path = scores_dir / VOLUMES
     table = _read_csv(path, VOLUME_COLUMNS)
     scores = _numbers(path, table["score"])
-    n_patches = (_numbers(path, table["n_patches"]) if "n_patches" in table.columns
-                 else np.zeros(len(table)))
+    n_patches, failing_qc = (_numbers(path, table[c]) if c in table.columns else np.zeros(len(table))
+                             for c in ("n_patches", "bscans_failing_qc"))
     entries = []
     for i, row in enumerate(table.to_dict("records")):
         if not _SAFE_FILE_STEM.fullmatch(row["safe_id"]):
@@ -172,23 +182,31 @@ def _volumes(scores_dir: Path, annotations: dict[str, str],
             annotation_path=Path(annotation) if annotation else None,
             score=float(scores[i]),
             n_patches=int(n_patches[i]) if math.isfinite(n_patches[i]) else 0,
+            bscans_failing_qc=int(failing_qc[i]) if math.isfinite(failing_qc[i]) else 0,
             **facts.get(row["volume_id"], {}),
         ))
     return sorted(entries, key=lambda e: (-e.score if math.isfinite(e.score) else math.inf,
                                           e.volume_id))
 
 
-def _bscan_scores(scores_dir: Path, volumes: list[VolumeEntry]) -> dict[str, np.ndarray]:
+def _bscan_scores(scores_dir: Path, volumes: list[VolumeEntry]
+                  ) -> tuple[dict[str, np.ndarray], dict[str, dict[int, str]]]:
+    """B-scan scores per volume (NaN where none) and the QC failures of its scored B-scans."""
     path = scores_dir / BSCANS
     table = _read_csv(path, ("volume_id", "bscan", "score"))
     bscans = _numbers(path, table["bscan"]).astype(int)
     scores = _numbers(path, table["score"])
+    reasons = table["qc_reasons"].to_numpy() if "qc_reasons" in table.columns else None
     result: dict[str, np.ndarray] = {}
+    failing: dict[str, dict[int, str]] = {}
     for volume_id, rows in table.groupby("volume_id").indices.items():
         values = np.full(bscans[rows].max() + 1, np.nan)
         values[bscans[rows]] = scores[rows]
         result[volume_id] = values
-    return {v.volume_id: result.get(v.volume_id, np.zeros(0)) for v in volumes}
+        if reasons is not None:
+            failing[volume_id] = {int(bscans[r]): str(reasons[r]) for r in rows if reasons[r]}
+    return ({v.volume_id: result.get(v.volume_id, np.zeros(0)) for v in volumes},
+            {v.volume_id: failing.get(v.volume_id, {}) for v in volumes})
 
 
 def load_evaluation(eval_dir: str | Path) -> Evaluation:
@@ -214,9 +232,10 @@ def load_evaluation(eval_dir: str | Path) -> Evaluation:
             metrics[column] = _numbers(eval_dir / layout.METRICS_CSV, metrics[column])
     curves_path = eval_dir / layout.CURVES
     curves = _read_json(curves_path) if curves_path.exists() else {}
+    bscan_scores, bscan_qc = _bscan_scores(scores_dir, volumes)
     return Evaluation(
         eval_dir=eval_dir, info=info, scores_dir=scores_dir,
         markers=_markers(eval_path, info.get("markers")), metrics=metrics,
         curves=curves if isinstance(curves, dict) else {}, volumes=volumes,
-        bscan_scores=_bscan_scores(scores_dir, volumes),
+        bscan_scores=bscan_scores, bscan_qc=bscan_qc,
     )

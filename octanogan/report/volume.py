@@ -18,6 +18,8 @@ from octanogan.report.inputs import Evaluation, VolumeEntry
 from octanogan.report.regions import Region, flagged_regions
 
 TOP_REGIONS = 10
+#: Grey level of export fill (not image) in the B-scan images.
+FILL_GREY = 128
 #: Smaller regions are counted but not listed: single noisy voxels would crowd the table.
 MIN_REGION_VOXELS = 10
 
@@ -104,6 +106,30 @@ def write_images(folder: Path, grey: np.ndarray, heat: np.ndarray, heat_top: np.
     images.save_png(images.enface_rgb(grey, heat_top, row_repeat), folder / "enface.png")
 
 
+def _export_fill(ev: Evaluation, entry: VolumeEntry, data: np.ndarray) -> np.ndarray | None:
+    """The export fill to show grey, when the scores hold it (``invalid`` in the geometry file).
+
+    Dark fill outside the retina band already looks like background (and a vitreous clipped to
+    the export's minimum is found as fill), so only fill over the retina or brighter than the
+    background is shown.
+    """
+    from octanogan.preprocess.pipeline import retina_mask
+
+    path = ev.map_path(entry, "geometry")
+    try:
+        with np.load(path) as geometry:
+            if "invalid" not in geometry:
+                return None
+            fill = np.asarray(geometry["invalid"], dtype=bool)
+            band = retina_mask(np.asarray(geometry["ilm"]), np.asarray(geometry["bm"]), data.shape[1])
+    except (OSError, ValueError, KeyError) as exc:
+        raise InputError(path, f"not a readable geometry file ({exc})") from exc
+    if fill.shape != data.shape or band.shape != data.shape:
+        raise InputError(path, f"fill mask shape {fill.shape} differs from its volume's {data.shape}")
+    darkest = data.reshape(len(data), -1).min(axis=1)[:, None, None]
+    return fill & (band | (data > darkest))
+
+
 def _bscan_ranking(scores: np.ndarray, threshold: float | None) -> list[dict[str, Any]]:
     finite = scores[np.isfinite(scores)]
     top = float(finite.max()) if finite.size else 1.0
@@ -133,7 +159,11 @@ def build_volume_page(ev: Evaluation, entry: VolumeEntry, rank: int, folder: Pat
     (folder / entry.safe_id).mkdir(parents=True, exist_ok=True)
     contours = images.contour_indices(labels, label_values) if labels is not None else None
     row_repeat = images.enface_row_repeat(shape, volume.spacing_mm)
-    write_images(folder / entry.safe_id, images.to_uint8(volume.data), heat, heat_top, contours,
+    grey = images.to_uint8(volume.data)
+    fill = _export_fill(ev, entry, volume.data) if ev.map_path(entry, "geometry").is_file() else None
+    if fill is not None:
+        grey[fill] = FILL_GREY
+    write_images(folder / entry.safe_id, grey, heat, heat_top, contours,
                  [e.colour for e in legend], layout, row_repeat)
     regions: list[Region] = []
     n_regions = 0
@@ -145,6 +175,9 @@ def build_volume_page(ev: Evaluation, entry: VolumeEntry, rank: int, folder: Pat
                                                          np.nan)])[:shape[0]]
     bscan_threshold = ev.threshold("bscan")
     ranked = _bscan_ranking(bscan_scores, bscan_threshold)
+    qc = ev.qc_problems(entry.volume_id, shape[0])
+    for item in ranked:
+        item["qc"] = qc[item["index"]]
     volume_threshold = ev.threshold("volume")
     return {
         "entry": entry,
@@ -169,11 +202,13 @@ def build_volume_page(ev: Evaluation, entry: VolumeEntry, rank: int, folder: Pat
         "min_region_voxels": MIN_REGION_VOXELS,
         "voxel_threshold": None if voxel_threshold is None else fmt_score(voxel_threshold),
         "ranked_bscans": ranked,
+        "has_fill": fill is not None and bool(fill.any()),
         "viewer": {
             "sprite": layout.to_json(),
             "scores": [fmt_score(s) for s in bscan_scores],
             "flagged": [bool(bscan_threshold is not None and s > bscan_threshold)
                         for s in bscan_scores],
+            "qc": qc,
             "start": ranked[0]["index"] if ranked else 0,
         },
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ import pandas as pd
 from octanogan.errors import InputError, OctanoganError, about
 from octanogan.io import OCTVolume, read_volume
 from octanogan.outputs.scores import PATCH_COLUMNS, ScoresFolder, check_file_names
-from octanogan.patches.grid import check_fits, cut_patches, retina_grid
+from octanogan.patches.grid import check_fits, cut_patches, patch_centres
 from octanogan.preprocess import PreprocessConfig, preprocess_volume, unflatten
 from octanogan.scoring.config import ScoreConfig
 from octanogan.scoring.inversion import LatentInverter
@@ -44,14 +44,17 @@ class VolumeScorer:
         self.device = device
 
     def score(self, volume: OCTVolume, volume_id: str) -> tuple[VolumeScores, Any]:
-        """Anomaly map (input geometry), patch table and the preprocessing of one volume."""
+        """Anomaly map (input geometry), patch table and the preprocessing of one volume.
+
+        Every B-scan is scored, those failing quality control too (the tables flag them).
+        """
         import torch
 
         start = time.perf_counter()
         self.inverter.reseed(volume_id)
         prep = preprocess_volume(volume.data, self.preprocess, volume.spacing_mm)
-        centres = retina_grid(prep.ilm_flat, prep.bm_row, volume.shape[1], self.patch_size,
-                              self.config.stride)
+        centres = patch_centres(prep, self.patch_size, self.config.stride,
+                                self.preprocess.max_patch_invalid)
         stitcher = Stitcher(volume.shape, self.patch_size, self.config.weighting)
         parts = []
         for begin in range(0, len(centres), self.config.batch_size):
@@ -66,6 +69,7 @@ class VolumeScorer:
                               "x": centres[:, 2], "score": values[:, 0], "residual": values[:, 1],
                               "feature": values[:, 2]}, columns=list(PATCH_COLUMNS))
         anomaly = unflatten(self._smoothed(stitcher), prep.shifts, fill=0.0).astype(np.float32)
+        anomaly[prep.invalid] = 0.0  # export fill is not image: no anomaly there
         return VolumeScores(volume_id, table, anomaly, time.perf_counter() - start), prep
 
 
@@ -99,6 +103,13 @@ class ScoreSummary:
     failed: list[tuple[str, str]]
     n_patches: int
     seconds: float
+    #: volumes scored in this call with B-scans failing QC: "2 of 49 B-scans fail quality control (...)"
+    flagged: dict[str, str] = field(default_factory=dict)
+
+    def flagged_lines(self) -> list[str]:
+        """One line per volume scored with B-scans that fail quality control."""
+        return [f"  {volume_id}: {failures}; scored and flagged in bscans.csv"
+                for volume_id, failures in self.flagged.items()]
 
 
 def _weights_hash(run_dir: Path) -> str:
@@ -181,7 +192,7 @@ def score_manifest(
         "versions": versions(),
     })
     start = time.perf_counter()
-    scored, skipped, failed, n_patches = [], [], [], 0
+    scored, skipped, failed, n_patches, flagged = [], [], [], 0, {}
     rows = list(selected.itertuples(index=False))[index::count]
     for row in progress(rows) if progress else rows:
         if folder.is_done(row.volume_id):
@@ -193,8 +204,7 @@ def score_manifest(
                 check_fits(volume.shape, patch_size)
                 result, prep = scorer.score(volume, row.volume_id)
             folder.write_volume(row.volume_id, volume.affine, result.anomaly_map, prep.retina_mask,
-                                {"shifts": prep.shifts, "bm_row": prep.bm_row, "ilm": prep.ilm,
-                                 "bm": prep.bm}, result.patches)
+                                prep.geometry(), result.patches)
         except OctanoganError as exc:
             if not keep_going:
                 raise
@@ -202,5 +212,8 @@ def score_manifest(
             continue
         scored.append(row.volume_id)
         n_patches += len(result.patches)
+        if prep.qc.describe_failures():
+            flagged[row.volume_id] = prep.qc.describe_failures()
     folder.write_tables(selected, config.top_fraction)
-    return ScoreSummary(folder.root, scored, skipped, failed, n_patches, time.perf_counter() - start)
+    return ScoreSummary(folder.root, scored, skipped, failed, n_patches, time.perf_counter() - start,
+                        flagged)

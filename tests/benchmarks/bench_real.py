@@ -116,7 +116,7 @@ def qc_flagged(qc: Any) -> bool | None:
         record = record[0] if len(record) == 1 else record
     if not isinstance(record, dict):
         return None
-    for key in ("ok", "passed", "good"):
+    for key in ("qc_passed", "ok", "passed", "good"):
         if isinstance(record.get(key), bool):
             return not record[key]
     for key in ("flags", "warnings", "problems", "failed", "reasons"):
@@ -259,7 +259,7 @@ def measure_file(folder: str, path: Path) -> BscanRecord:
     invalid = None if invalid is None else np.asarray(invalid, bool)[0]
     checked = check_bscan(result.ilm[0], result.bm[0], valid_columns(invalid, height, width), height)
     reasons = checked.pop("reasons")
-    qc = getattr(result, "qc", None)
+    qc = result.qc.records() if hasattr(result, "qc") else None
     image = np.clip((result.image[0] + 1.0) * 127.5, 0, 255).astype(np.uint8)
     return BscanRecord(folder, path.name, reasons, checked, seconds, qc_flagged(qc), jsonable(qc),
                        image, result.ilm[0].copy(), result.bm[0].copy(), invalid)

@@ -9,6 +9,8 @@
   var indexText = document.getElementById("bscan-index");
   var scoreText = document.getElementById("bscan-score");
   var flag = document.getElementById("bscan-flag");
+  var qcFlag = document.getElementById("bscan-qc");
+  var qcText = document.getElementById("bscan-qc-text");
   var layers = document.querySelectorAll("#viewport .sprite");
   var heat = document.getElementById("heat-layer");
   var contours = document.getElementById("contour-layer");
@@ -29,6 +31,8 @@
     indexText.textContent = String(k + 1);
     scoreText.textContent = data.scores[k];
     flag.hidden = !data.flagged[k];
+    qcFlag.hidden = !data.qc[k];
+    qcText.textContent = data.qc[k];
     line.style.top = (100 * (k + 0.5) / n) + "%";
     links.forEach(function (a) { a.classList.toggle("current", Number(a.dataset.bscan) === k); });
     history.replaceState(null, "", "#bscan-" + (k + 1));
