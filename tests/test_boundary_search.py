@@ -58,6 +58,16 @@ def test_export_fill_is_found_and_speckle_is_not():
     assert (bright_fill(image, found) == (found & (image == 255))).all()
 
 
+def test_the_blurred_rim_of_bright_fill_is_fill_but_a_bright_blob_is_not():
+    image, _, _ = bscan_with_fill()
+    image[0, :10] = 255.0
+    image[0, 10:13] = 251.0  # the frame line that resampling leaves under a white border
+    image[0, 60:64, 40:44] = 251.0  # just as bright but not connected to fill
+    found = fill_mask(image)
+    assert found[0, :13].all() and not found[0, 60:64, 40:44].any()
+    assert bright_fill(image, found)[0, 10:13].all()
+
+
 def test_bright_fill_neither_sets_the_scale_nor_makes_edges():
     image, clean, truth = bscan_with_fill()
     with_fill = preprocess_volume(np.repeat(image, 2, axis=0))

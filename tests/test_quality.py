@@ -71,7 +71,7 @@ def test_pixel_settings_follow_the_spacing():
     config = PreprocessConfig()
     fine = config.in_pixels((0.12, 0.0039, 0.0115))
     coarse = config.in_pixels((0.12, 0.0078, 0.0115))
-    assert fine.max_thickness == 256 and coarse.max_thickness == 128
+    assert fine.max_thickness == 250 and coarse.max_thickness == 125
     assert fine.ilm_tissue_rows == 6 and coarse.ilm_tissue_rows == 3
     assert coarse.max_step < fine.max_step
     assert fine.median_columns % 2 == 1

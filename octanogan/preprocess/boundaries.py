@@ -45,13 +45,15 @@ def detect_boundaries(data: np.ndarray, config: PreprocessConfig | None = None,
 
 
 def find_surfaces(image: np.ndarray, config: PreprocessConfig, fill: np.ndarray | None = None,
-                  spacing_mm: tuple[float, float, float] = DEFAULT_SPACING_MM) -> Surfaces:
+                  spacing_mm: tuple[float, float, float] = DEFAULT_SPACING_MM,
+                  bright: np.ndarray | None = None) -> Surfaces:
     """ILM and BM of a volume ``[B, H, W]`` already normalised to [-1, 1].
 
     ILM and RPE are minimal-cost paths across each B-scan (``octanogan.preprocess.paths``): the
     ILM on a dark-to-bright edge cost where only vitreous lies above; the RPE on the brightest
     band at a plausible depth below it. BM is the bright-to-dark edge just below the RPE. Points
-    measured on export ``fill`` (``invalid.py``) are interpolated like blank A-scans.
+    measured on export ``fill`` (``invalid.py``) are interpolated like blank A-scans. ``bright``
+    fill was set to background (-1): its step into the image is no ILM edge.
     """
     if image.ndim != 3 or min(image.shape) < 1 or image.shape[1] < 8:
         raise OctanoganError(f"boundary detection needs a volume [B, H>=8, W], got {image.shape}")
@@ -67,10 +69,19 @@ def find_surfaces(image: np.ndarray, config: PreprocessConfig, fill: np.ndarray 
     contrast = smooth.max(axis=1) - background[:, None]
     valid = contrast > config.min_signal * np.median(contrast, axis=1, keepdims=True)
 
-    rising = _unit(np.maximum(gradient, 0.0), seen[:, 1:])
-    ilm_rows = _ilm_path(rising, smooth, background, contrast, px, config)
-    ilm = _steepest_edge(gradient, ilm_rows - 2, 5)
-    ilm, ilm_valid = _regularise(ilm, valid & ~_in_fill(fill, ilm + 2.0), px)
+    rising = np.maximum(gradient, 0.0)
+    if bright is not None:  # no edge where smoothing spread the step of bright fill
+        beside = _beside(bright, px)
+        rising[beside[:, 1:] | beside[:, :-1]] = 0.0
+    rising = _unit(rising, seen[:, 1:])
+    tissue_cost = _ilm_cost(rising, smooth, background, contrast, px, config)
+
+    def ilm_surface(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rows = min_cost_paths(cost, px.max_step, config.step_cost)
+        found = _steepest_edge(gradient, rows - 2, 5)
+        return _regularise(found, valid & ~_in_fill(fill, found + 2.0), px)
+
+    ilm, ilm_valid = ilm_surface(tissue_cost)
 
     # The RPE: the brightest laterally continuous band from rpe_min_depth to max_thickness
     # below the ILM; extra lateral smoothing averages choroid speckle out.
@@ -82,8 +93,16 @@ def find_surfaces(image: np.ndarray, config: PreprocessConfig, fill: np.ndarray 
     cost = np.where(allowed, 1.0 - _unit(banded - banded.min(), seen), 2.0)
     rpe = min_cost_paths(cost, px.max_step, config.step_cost)
     bm = _steepest_edge(-gradient, rpe, px.bm_search)
+
     bm_valid = valid & allowed.any(axis=1) & ~_in_fill(fill, bm - 2.0)
     bm, bm_valid = _regularise(bm, bm_valid, px, lift_rows=px.bm_lift_rows)
+
+    # Second ILM search, at least min_thickness above BM where BM was measured: where the
+    # foveal floor is barely brighter than the vitreous, the first search dives to the outer
+    # retina's bright bands. (At the optic disc BM is bridged, and the cup may be deep.)
+    too_deep = (rows[:, :-1] > (bm - px.min_thickness)[:, None, :]) & bm_valid[:, None, :]
+    if np.any(too_deep & (rows[:, :-1] <= top)):
+        ilm, ilm_valid = ilm_surface(np.where(too_deep, 1.0, tissue_cost))
 
     ilm = _smooth_surface(ilm, ilm_valid, px.ilm_smooth_columns, px)
     bm = _smooth_surface(bm, bm_valid, px.bm_smooth_columns, px)
@@ -101,9 +120,9 @@ def _unit(values: np.ndarray, seen: np.ndarray) -> np.ndarray:
     return out
 
 
-def _ilm_path(edges: np.ndarray, smooth: np.ndarray, background: np.ndarray,
+def _ilm_cost(edges: np.ndarray, smooth: np.ndarray, background: np.ndarray,
               contrast: np.ndarray, px: PixelSettings, config: PreprocessConfig) -> np.ndarray:
-    """Rows of the ILM path: the strongest dark-to-bright surface with vitreous above it.
+    """Cost ``[B, H-1, W]`` of the ILM path: low on strong dark-to-bright edges with vitreous above.
 
     A pixel with more than ``ilm_tissue_um`` of tissue (brighter than the vitreous by
     ``ilm_threshold`` times the column's contrast) above it cannot be the ILM: that rules out
@@ -114,13 +133,19 @@ def _ilm_path(edges: np.ndarray, smooth: np.ndarray, background: np.ndarray,
     tissue_above = np.cumsum(tissue, axis=1, dtype=np.int32)[:, :-1]  # rows 0..y of edge y
     cost = np.where(tissue_above <= px.ilm_tissue_rows, 1.0 - edges, 1.0)
     cost[:, : _border_rows(edges.shape[1])] = 1.0
-    return min_cost_paths(cost, px.max_step, config.step_cost)
+    return cost
 
 
 def _border_rows(depth: int) -> int:
     """Rows at the top and bottom of a B-scan where no boundary is measured: export borders and
     crop lines make strong edges there, and a retina cut by the border cannot be measured."""
     return max(3, round(0.02 * depth))
+
+
+def _beside(mask: np.ndarray, px: PixelSettings) -> np.ndarray:
+    """Bool ``[B, H, W]``: ``mask`` and the pixels within two smoothing sigmas of it."""
+    rows, columns = (int(np.ceil(2.0 * s)) for s in (px.depth_sigma, px.lateral_sigma))
+    return ndimage.maximum_filter(mask, size=(1, 2 * rows + 1, 2 * columns + 1), mode="constant")
 
 
 def _in_fill(fill: np.ndarray | None, rows: np.ndarray) -> np.ndarray:

@@ -15,7 +15,8 @@ class PreprocessConfig:
     Lengths are physical: ``_um`` settings are micrometres, converted to rows (depth) or columns
     (lateral) with each volume's spacing by :meth:`in_pixels`, so 248- and 1,024-row scans of the
     same retina get the same settings. The comments give the pixels at Spectralis-like sampling
-    (3.9 µm per row, 11.5 µm per column), for which the defaults were chosen.
+    (3.9 µm per row, 11.5 µm per column): the defaults are the earlier pixel defaults at that
+    sampling, so such scans are preprocessed exactly as before.
     """
 
     # Robust intensity normalisation: these volume percentiles map to -1 and +1.
@@ -26,8 +27,8 @@ class PreprocessConfig:
     target_bm_fraction: float = 0.75
     flat_margin_rows: int = 4
     # Smoothing of the image before edge detection (Gaussian sigmas; 2 rows, 3 columns).
-    depth_sigma_um: float = 8.0
-    lateral_sigma_um: float = 35.0
+    depth_sigma_um: float = 7.8
+    lateral_sigma_um: float = 34.5
     # Boundaries are minimal-cost paths across the B-scan that move at most max_slope (depth
     # over width, both in micrometres) between neighbouring columns; each row moved beyond the
     # first costs step_cost (an edge pixel costs 0 to 1).
@@ -36,32 +37,35 @@ class PreprocessConfig:
     # ILM: the strongest dark-to-bright edge with at most ilm_tissue_um (6 rows) of tissue above
     # it (tissue: brighter than the vitreous by ilm_threshold times the column's contrast).
     ilm_threshold: float = 0.3
-    ilm_tissue_um: float = 24.0
+    ilm_tissue_um: float = 23.4
     # RPE: the brightest band (after lateral smoothing, rpe_lateral_sigma_um: 6 columns) between
-    # rpe_min_depth_um (20 rows) and max_thickness_um (256 rows) below the ILM; BM: the strongest
+    # rpe_min_depth_um (20 rows) and max_thickness_um (250 rows) below the ILM; BM: the strongest
     # bright-to-dark edge within bm_search_um (8 rows) below it.
     rpe_min_depth_um: float = 78.0
-    max_thickness_um: float = 1000.0
-    rpe_lateral_sigma_um: float = 70.0
-    bm_search_um: float = 30.0
+    # The ILM lies at least min_thickness_um above BM where BM was measured (the foveal floor of
+    # a healthy eye is about twice as thick; at the optic disc BM is bridged, not measured).
+    min_thickness_um: float = 100.0
+    max_thickness_um: float = 975.0
+    rpe_lateral_sigma_um: float = 69.0
+    bm_search_um: float = 31.2
     # A-scans whose contrast is below min_signal * the B-scan's median contrast are treated as
     # blank or shadowed: their boundaries are interpolated from their neighbours.
     min_signal: float = 0.4
     # Outlier rejection across columns: points further than outlier_um (4 rows) from a running
     # median over median_um (15 columns) are replaced by interpolation.
-    median_um: float = 175.0
-    outlier_um: float = 16.0
+    median_um: float = 172.5
+    outlier_um: float = 15.6
     # BM under lesions: points lifted more than bm_lift_um (3 rows) above a wide local linear fit
     # (Gaussian weights, sigma bm_baseline_sigma_um: 20 columns) are bridged, so PED and drusen
     # do not pull BM up.
     bm_baseline_sigma_um: float = 230.0
-    bm_lift_um: float = 12.0
+    bm_lift_um: float = 11.7
     # Final smoothing of the surfaces across columns (Gaussian sigmas: 1.5 and 4 columns). Across
     # B-scans, a point interpolated within its B-scan takes the mean of the two neighbouring
     # B-scans where both were measured and agree within bscan_tolerance_um (3 rows).
-    ilm_smooth_um: float = 17.0
+    ilm_smooth_um: float = 17.25
     bm_smooth_um: float = 46.0
-    bscan_tolerance_um: float = 12.0
+    bscan_tolerance_um: float = 11.7
     # Quality control per B-scan (docs/preprocessing.md): a B-scan fails when more than
     # qc_max_invalid of it is export fill, when its boundaries were measured (not interpolated)
     # in fewer than qc_min_measured of its image columns, or when its retina stands out from the
@@ -102,6 +106,7 @@ class PreprocessConfig:
             max_step=min(max(math.ceil(self.max_slope * column_um / row_um), 1), 16),
             ilm_tissue_rows=round(rows(self.ilm_tissue_um)),
             rpe_min_depth=max(1, round(rows(self.rpe_min_depth_um))),
+            min_thickness=rows(self.min_thickness_um),
             max_thickness=max(2, round(rows(self.max_thickness_um))),
             rpe_lateral_sigma=columns(self.rpe_lateral_sigma_um),
             bm_search=max(2, round(rows(self.bm_search_um))),
@@ -124,6 +129,7 @@ class PixelSettings:
     max_step: int
     ilm_tissue_rows: int
     rpe_min_depth: int
+    min_thickness: float
     max_thickness: int
     rpe_lateral_sigma: float
     bm_search: int

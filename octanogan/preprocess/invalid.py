@@ -2,8 +2,10 @@
 
 Exports carry registration fill wedges in their corners (exact 0 or exact 255, as in Kermany
 OCT2017), zero padding and letterboxing. Such fill is exact, solid and touches the image border;
-speckle never is. Bright fill is kept out of the intensity scale and shown as background, and no
-boundary point is measured on fill (docs/preprocessing.md).
+speckle never is. Resampling and compression blur the edge of bright fill into a thin line just
+short of the maximum (a "frame line" along a crop's border); that rim is fill too. Bright fill is
+kept out of the intensity scale and shown as background, and no boundary point is measured on
+fill (docs/preprocessing.md).
 """
 
 from __future__ import annotations
@@ -15,11 +17,15 @@ from scipy import ndimage
 _SOLID_PIXELS = 5
 #: Smallest fill region, as a fraction of the B-scan.
 _MIN_FRACTION = 0.002
+#: Pixels connected to bright fill and within this fraction of the B-scan's grey range below its
+#: maximum are the fill's blurred rim (a bright line that makes a false ILM edge), not image.
+_RIM_TOLERANCE = 0.02
 
 
 def fill_mask(raw: np.ndarray) -> np.ndarray:
     """Bool ``[B, H, W]``: solid regions of each B-scan's exact minimum or maximum that touch its
-    border (all B-scans at once; regions never connect across B-scans)."""
+    border, with the near-maximum rim of bright regions (all B-scans at once; regions never
+    connect across B-scans)."""
     raw = np.asarray(raw)
     flat = raw.reshape(len(raw), -1)
     out = np.zeros(raw.shape, dtype=bool)
@@ -46,11 +52,31 @@ def fill_mask(raw: np.ndarray) -> np.ndarray:
         # the erosion trimmed each region's rim by half the square: take it back
         grown = ndimage.uniform_filter(keep[labels].astype(np.float32), square, mode="nearest") > 1e-3
         out |= grown & exact
-    return out
+    return out | _bright_rim(raw, out)
+
+
+def _near_maximum(raw: np.ndarray) -> np.ndarray:
+    """Bool ``[B, H, W]``: pixels within ``_RIM_TOLERANCE`` of the grey range below the maximum."""
+    flat = raw.reshape(len(raw), -1)
+    low, high = flat.min(axis=1), flat.max(axis=1)
+    return raw >= (high - _RIM_TOLERANCE * (high - low))[:, None, None]
+
+
+def _bright_rim(raw: np.ndarray, fill: np.ndarray) -> np.ndarray:
+    """Near-maximum pixels connected, within their B-scan, to bright ``fill``."""
+    near = _near_maximum(raw)
+    seeds = fill & near
+    if not seeds.any():
+        return np.zeros(raw.shape, dtype=bool)
+    in_plane = np.zeros((3, 3, 3), dtype=bool)
+    in_plane[1] = ndimage.generate_binary_structure(2, 2)
+    labels, _ = ndimage.label(near, structure=in_plane)
+    keep = np.zeros(labels.max() + 1, dtype=bool)
+    keep[labels[seeds]] = True
+    keep[0] = False
+    return keep[labels]
 
 
 def bright_fill(raw: np.ndarray, fill: np.ndarray) -> np.ndarray:
-    """The part of ``fill`` at each B-scan's maximum (it would set the intensity scale)."""
-    raw = np.asarray(raw)
-    maxima = raw.reshape(len(raw), -1).max(axis=1)
-    return fill & (raw == maxima[:, None, None])
+    """The part of ``fill`` at or near each B-scan's maximum (it would set the intensity scale)."""
+    return fill & _near_maximum(np.asarray(raw))

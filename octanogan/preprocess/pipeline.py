@@ -67,7 +67,7 @@ def preprocess_volume(data: np.ndarray, config: PreprocessConfig | None = None,
     bright = bright_fill(data, invalid)
     image = normalize_intensity(data, config.low_percentile, config.high_percentile, ignore=bright)
     image[bright] = -1.0
-    surfaces = find_surfaces(image, config, fill=invalid, spacing_mm=spacing_mm)
+    surfaces = find_surfaces(image, config, fill=invalid, spacing_mm=spacing_mm, bright=bright)
     ilm, bm = surfaces.ilm, surfaces.bm
     shifts, bm_row = flattening_shifts(ilm, bm, image.shape[1], config.target_bm_fraction,
                                        config.flat_margin_rows)

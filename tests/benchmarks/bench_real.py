@@ -135,7 +135,7 @@ def preprocess_file(path: Path) -> tuple[Any, float]:
 
     volume = read_volume(path)
     start = time.perf_counter()
-    result = preprocess_volume(volume.data, PreprocessConfig())
+    result = preprocess_volume(volume.data, PreprocessConfig(), volume.spacing_mm)
     return result, time.perf_counter() - start
 
 
