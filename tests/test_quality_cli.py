@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import nibabel as nib
 import numpy as np
 import pandas as pd
@@ -57,6 +59,12 @@ def test_a_volume_whose_every_bscan_fails_is_refused_by_name(volumes, tmp_path, 
     assert len(errors) == 1 and "ruined.nii.gz" in errors[0]
     assert "every B-scan fails quality control (invalid 2, unmeasured 2, low_contrast 2)" in errors[0]
     assert not (tmp_path / "store").exists()
+    kept = cli("extract", manifest, "--out", tmp_path / "store", "--patch-size", 32, "--keep-going")
+    assert kept.exit_code == 0, kept.output
+    assert "refused ruined: " in kept.output and "extracted" in kept.output
+    settings = json.loads((tmp_path / "store" / "settings.json").read_text())
+    assert [i["volume_id"] for i in settings["inputs"]] == ["good"]
+    assert settings["refused"][0]["volume_id"] == "ruined"
 
 
 def test_score_flags_failing_bscans_and_zeroes_fill(volumes, tiny_run, tmp_path, cli):

@@ -22,17 +22,22 @@ def extract(
     stride: int = typer.Option(DEFAULTS.stride, "--stride", help="Distance between patch centres."),
     label: Label = typer.Option(DEFAULTS.label, "--label", help="Manifest label to take."),
     split: Split = typer.Option(DEFAULTS.split, "--split", help="Manifest split to take."),
+    keep_going: bool = typer.Option(False, "--keep-going",
+                                    help="Leave out unreadable volumes and volumes whose every "
+                                         "B-scan fails quality control, and list them."),
 ) -> None:
     """Cut patches from the flattened retina of the healthy training volumes."""
     from octanogan.patches.extract import extract_store
 
     config = ExtractConfig(patch_size=patch_size, stride=stride, label=label, split=split)
-    summary = extract_store(manifest, out, config, progress=progress)
+    summary = extract_store(manifest, out, config, progress=progress, keep_going=keep_going)
     rate = summary.n_patches / max(summary.seconds, 1e-9)
     typer.echo(f"extracted {summary.n_patches} patches from {summary.n_volumes} volume(s) "
                f"in {summary.seconds:.1f} s ({rate:.0f} patches/s) -> {summary.store}")
     for line in summary.skipped_lines():
         typer.echo(line)
+    for volume_id, problem in summary.refused.items():
+        typer.secho(f"refused {volume_id}: {problem}", err=True, fg=typer.colors.YELLOW)
 
 
 def register(app: typer.Typer) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from octanogan import __version__
-from octanogan.errors import InputError, about
+from octanogan.errors import InputError, OctanoganError, about
 from octanogan.fsutil import atomic_dir, relative_path, sha256_file
 from octanogan.io import read_volume
 from octanogan.io.manifest import load_manifest, select
@@ -20,7 +20,7 @@ from octanogan.outputs.folder import claim_output
 from octanogan.patches.config import ExtractConfig
 from octanogan.patches.grid import check_fits, cut_patches, patch_centres
 from octanogan.patches.store import KIND, QUALITY, PatchStoreWriter
-from octanogan.preprocess import preprocess_volume
+from octanogan.preprocess import Preprocessed, preprocess_volume
 
 
 @dataclass
@@ -31,6 +31,8 @@ class ExtractSummary:
     seconds: float
     #: per volume id with B-scans left out: "3 of 49 B-scans fail quality control (...)"
     skipped_bscans: dict[str, str] = field(default_factory=dict)
+    #: volumes left out with ``keep_going``, and why
+    refused: dict[str, str] = field(default_factory=dict)
 
     def skipped_lines(self) -> list[str]:
         """One line per volume with B-scans left out by quality control."""
@@ -43,13 +45,15 @@ def extract_store(
     out_dir: str | Path,
     config: ExtractConfig | None = None,
     progress: Callable | None = None,
+    keep_going: bool = False,
 ) -> ExtractSummary:
     """Cut patches from the selected volumes into a new patch store at ``out_dir``.
 
     B-scans that fail quality control (``octanogan.preprocess.quality``) give no patches; a
-    volume whose every B-scan fails is refused. Volumes are processed one at a time and patches
-    go to disk shard by shard, so memory does not grow with the cohort. The store appears at
-    ``out_dir`` only when complete.
+    volume whose every B-scan fails, or that cannot be read, stops the extraction with its
+    error, or with ``keep_going`` is refused, listed and left out. Volumes are processed one at
+    a time and patches go to disk shard by shard, so memory does not grow with the cohort. The
+    store appears at ``out_dir`` only when complete.
     """
     config = config or ExtractConfig()
     start = time.perf_counter()
@@ -58,17 +62,17 @@ def extract_store(
         raise InputError(manifest_path, f"lists no {config.label} volumes in split '{config.split}'")
     rows = list(manifest.itertuples(index=False))
     claim_output(out_dir, KIND, [manifest_path, *(row.path for row in rows)])
-    inputs, quality, skipped = [], [], {}
+    inputs, quality, skipped, refused = [], [], {}, {}
     with atomic_dir(out_dir, KIND) as tmp:
         writer = PatchStoreWriter(tmp, config.patch_size, config.shard_size)
         for row in progress(rows, desc="extract", unit="vol") if progress else rows:
-            volume = read_volume(row.path)
-            with about(row.path):
-                check_fits(volume.shape, config.patch_size)
-                prep = preprocess_volume(volume.data, config.preprocess, volume.spacing_mm)
-                if not prep.qc.passed.any():
-                    raise InputError(row.path, f"every B-scan fails quality control "
-                                               f"({prep.qc.failure_text()})")
+            try:
+                prep = _preprocess(row.path, config)
+            except OctanoganError as exc:
+                if not keep_going:
+                    raise
+                refused[row.volume_id] = str(exc)
+                continue
             if prep.qc.describe_failures():
                 skipped[row.volume_id] = prep.qc.describe_failures()
             quality += [{"volume_id": row.volume_id, **record} for record in prep.qc.records()]
@@ -81,6 +85,8 @@ def extract_store(
             inputs.append({"volume_id": row.volume_id, "path": relative_path(row.path, out_dir),
                            "sha256": sha256_file(row.path),
                            "bscans_failing_qc": int((~prep.qc.passed).sum())})
+        if not inputs:
+            raise InputError(manifest_path, f"none of its {len(rows)} volume(s) could be used")
         pd.DataFrame(quality).to_csv(tmp / QUALITY, index=False)
         settings = {
             "stride": config.stride,
@@ -89,7 +95,20 @@ def extract_store(
             "preprocess": dataclasses.asdict(config.preprocess),
             "manifest": relative_path(manifest_path, out_dir),
             "inputs": inputs,
+            "refused": [{"volume_id": k, "problem": v} for k, v in refused.items()],
             "octanogan_version": __version__,
         }
         n_patches = writer.close(settings)
-    return ExtractSummary(Path(out_dir), len(rows), n_patches, time.perf_counter() - start, skipped)
+    return ExtractSummary(Path(out_dir), len(inputs), n_patches, time.perf_counter() - start,
+                          skipped, refused)
+
+
+def _preprocess(path: Path, config: ExtractConfig) -> Preprocessed:
+    """Read and preprocess one volume; refuse it when no B-scan passes quality control."""
+    volume = read_volume(path)
+    with about(path):
+        check_fits(volume.shape, config.patch_size)
+        prep = preprocess_volume(volume.data, config.preprocess, volume.spacing_mm)
+    if not prep.qc.passed.any():
+        raise InputError(path, f"every B-scan fails quality control ({prep.qc.failure_text()})")
+    return prep

@@ -661,7 +661,8 @@ def anomaly(args: argparse.Namespace) -> None:
         if store.exists():
             shutil.rmtree(store)
         extract_out, _, extract_seconds = stage(
-            ["extract", str(cohort["manifest"]), "--out", str(store), "--patch-size", str(args.patch_size),
+            ["extract", str(cohort["manifest"]), "--out", str(store), "--keep-going",
+             "--patch-size", str(args.patch_size),
              "--stride", str(args.stride)], work / "logs" / "extract.log")
         n_patches = json.loads((store / "settings.json").read_text())["n_patches"]
         print(f"extract: {extract_out.strip()}", flush=True)
