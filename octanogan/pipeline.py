@@ -217,7 +217,34 @@ def evaluate_stage(run_dir: Path, manifest_path: Path, manifest: pd.DataFrame, s
         render_into(tmp, tmp / evaluation_layout.REPORT, progress=report_progress)
     for warning in record.get("warnings", []):
         print(f"warning: {warning}", file=sys.stderr)
+    _record_in_run(Path(run_dir), out, record, config)
     return out / evaluation_layout.REPORT / "index.html"
+
+
+def _record_in_run(run_dir: Path, eval_dir: Path, record: dict[str, Any], config: Any) -> None:
+    """Keep in the run what predict and the model card need from an evaluation: the calibration
+    (when thresholds came from healthy val volumes) and the headline metrics."""
+    from octanogan.outputs.calibration import CALIBRATION, LAST_EVALUATION, write_json
+    from octanogan.outputs.scores import ScoreFiles
+    from octanogan.prediction.calibrate import calibration_record
+
+    reference = record.get("threshold_volumes") or {}
+    if reference.get("split") == "val" and reference.get("volume_ids"):
+        files = ScoreFiles(eval_dir / str(record["scores_dir"]))
+        write_json(run_dir / CALIBRATION, calibration_record(
+            files, list(reference["volume_ids"]), config,
+            {"split": "val", "manifest": record.get("manifest"), "made_by": "evaluate",
+             "evaluation": str(eval_dir.absolute())}))
+    metrics = pd.read_csv(eval_dir / evaluation_layout.METRICS_CSV).fillna({"operating_point": ""})
+    headline = metrics[(metrics["marker"] == "pooled") & metrics["metric"].isin(["auroc", "ap"])
+                       & (metrics["operating_point"] == "")]
+    evaluated = record.get("evaluated_volumes") or {}
+    write_json(run_dir / LAST_EVALUATION, {
+        "date": record.get("date"), "evaluation": str(eval_dir.absolute()),
+        "healthy": evaluated.get("healthy"), "diseased": evaluated.get("diseased"),
+        "markers": record.get("markers"),
+        "metrics": headline[["level", "metric", "value", "ci_low", "ci_high"]].to_dict("records"),
+    })
 
 
 def run_pipeline(pipeline_path: Path, out: Path, device: str, echo: Callable[[str], None],

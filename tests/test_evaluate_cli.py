@@ -7,6 +7,7 @@ import shutil
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from octanogan.fsutil import sha256_file
 
@@ -31,6 +32,14 @@ def test_evaluate_writes_metrics_figures_and_report(tiny_run, tiny_cohort, tmp_p
     assert (out / "figures" / "roc_patch.png").is_file()
     assert (out / "report" / "index.html").is_file()
     assert len(list((out / "report" / "volumes").glob("*.html"))) >= 1
+    # the run keeps what predict and the model card need: calibration and headline metrics
+    calibration = json.loads((tiny_run / "calibration.json").read_text())
+    assert calibration["healthy"]["made_by"] == "evaluate"
+    assert calibration["thresholds"] == pytest.approx(evaluation["thresholds"]["healthy_p99"])
+    last = json.loads((tiny_run / "last_evaluation.json").read_text())
+    assert {m["level"] for m in last["metrics"] if m["metric"] == "auroc"} == {"voxel", "patch",
+                                                                              "bscan", "volume"}
+    assert 'href="model_card.html"' in (out / "report" / "index.html").read_text()
 
     # `octanogan report` re-renders from the saved outputs without rescoring.
     scores_before = sha256_file(out / "scores")

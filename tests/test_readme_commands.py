@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-import pytest
+from browser_check import page_problems
 from tiny import TINY_PIPELINE
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,30 +39,6 @@ def test_the_demo_recipe_is_the_run_command_with_a_relative_out():
     words = demo_recipe()
     assert words[0].endswith("/octanogan") and words[1:3] == ["run", "pipelines/demo.yaml"]
     assert words[3] == "--out" and not words[4].startswith("/")
-
-
-def page_problems(report: Path) -> dict[str, list[str]]:
-    """Console errors and undecoded images of every page of a report, in headless Chromium."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    problems: dict[str, list[str]] = {}
-    pages = [report / "index.html", *sorted((report / "volumes").glob("*.html"))]
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium",
-                                    args=["--no-sandbox", "--headless", "--disable-gpu"])
-        for path in pages:
-            page = browser.new_page()
-            errors: list[str] = []
-            page.on("console", lambda msg, errors=errors: msg.type == "error" and errors.append(msg.text))
-            page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
-            page.goto(path.as_uri())
-            page.wait_for_load_state("load")
-            broken = page.eval_on_selector_all(
-                "img", "imgs => imgs.filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src)")
-            if errors or broken:
-                problems[path.name] = errors + [f"image not decoded: {src[:80]}" for src in broken]
-            page.close()
-        browser.close()
-    return problems
 
 
 def test_readme_demo_command_with_relative_out_from_the_repository_root(tmp_path):

@@ -13,7 +13,7 @@ import typer
 from octanogan import __version__
 from octanogan.cli.common import STATE
 
-COMMAND_MODULES = ("phantom", "convert", "extract", "train", "score", "report", "run")
+COMMAND_MODULES = ("phantom", "convert", "extract", "train", "score", "predict", "report", "run")
 
 app = typer.Typer(
     name="octanogan",

@@ -20,8 +20,10 @@ MODE_HELP = "iterative (AnoGAN, Γ Adam steps on z), encoder (f-AnoGAN) or hybri
 INVERSION, SCORING, EVALUATION = InversionConfig(), ScoreConfig(), EvaluationConfig()
 
 
-def _score_config(mode: str, steps: int, hybrid_steps: int, lam: float, norm: str, lr: float,
-                  stride: int, batch_size: int, weighting: str, smooth: float, seed: int) -> ScoreConfig:
+def score_config_from_options(mode: str, steps: int, hybrid_steps: int, lam: float, norm: str,
+                              lr: float, stride: int, batch_size: int, weighting: str, smooth: float,
+                              seed: int) -> ScoreConfig:
+    """ScoreConfig from the shared scoring options of the CLI."""
     inversion = InversionConfig(mode=mode, steps=steps, hybrid_steps=hybrid_steps, lam=lam, norm=norm,
                                 lr=lr, seed=seed)
     return ScoreConfig(inversion=inversion, stride=stride, batch_size=batch_size, weighting=weighting,
@@ -88,8 +90,8 @@ def score(
     shard: str = typer.Option("0/1", "--shard", help="i/N: score every N-th volume from i (parallel jobs)."),
 ) -> None:
     """Map every patch of the val and test volumes to the latent space; write anomaly maps."""
-    config = _score_config(mode, steps, hybrid_steps, lam, norm, lr, stride, batch_size, weighting, smooth,
-                           seed)
+    config = score_config_from_options(mode, steps, hybrid_steps, lam, norm, lr, stride, batch_size,
+                                       weighting, smooth, seed)
     _run_scoring(run_dir, manifest, out, config, device, keep_going, shard)
 
 
@@ -109,12 +111,14 @@ def evaluate(
     keep_going: bool = KEEP_GOING,
 ) -> None:
     """Score (or reuse scores), compute metrics with CIs, and write the HTML report."""
+    from octanogan.io.manifest import load_manifest, require_labels
     from octanogan.pipeline import evaluate_stage, prepare_evaluation
 
-    config = _score_config(mode, steps, hybrid_steps, lam, norm, lr, stride, batch_size, weighting, smooth,
-                           seed)
+    config = score_config_from_options(mode, steps, hybrid_steps, lam, norm, lr, stride, batch_size,
+                                       weighting, smooth, seed)
     evaluation = EvaluationConfig(n_bootstrap=n_bootstrap, seed=seed)
     scores_dir = scores or out / SCORES
+    require_labels(load_manifest(manifest), manifest)
     annotation_map, marker_map = prepare_evaluation(out, scores_dir, annotations, markers)
     manifest_table, _ = _run_scoring(run_dir, manifest, scores_dir, config, device, keep_going)
     index = evaluate_stage(run_dir, manifest, manifest_table, scores_dir, out, annotations,

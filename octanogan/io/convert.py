@@ -23,7 +23,7 @@ from pathlib import Path
 from octanogan.errors import OctanoganError
 from octanogan.fsutil import atomic_write_text, safe_name, sha256_file
 from octanogan.io.devices import canonical_device
-from octanogan.io.manifest import LABELS, SPLITS
+from octanogan.io.manifest import SPLITS
 from octanogan.io.readers import (
     IMAGE_SUFFIXES,
     NIFTI_SUFFIXES,
@@ -31,6 +31,7 @@ from octanogan.io.readers import (
     read_volume,
     write_nifti,
 )
+from octanogan.io.vocabulary import MANIFEST_LABELS
 from octanogan.io.volume import OCTVolume
 from octanogan.outputs.folder import claim_output, write_marker
 
@@ -235,7 +236,7 @@ def convert_inputs(
     name that is taken gets another one (:class:`IdAllocator`). ``sources.csv`` records the
     SHA-256 of each volume's source (hashes only, no file names).
     """
-    _check_choice(label, LABELS, "label")
+    _check_choice(label, MANIFEST_LABELS, "label")
     _check_choice(split, SPLITS, "split")
     out_dir = Path(out_dir)
     paths = [Path(p) for p in paths]
@@ -289,6 +290,7 @@ def convert_inputs(
                 "split": split, "annotation_path": "",
                 "device": canonical_device(volume.meta.get("device")),
                 "eye": volume.meta.get("eye", ""),
+                "source": str(path),  # for the caller only: never written to the manifest
             })
         if ids:
             converted[digest] = f"same content as {path} (volume '{ids[0]}')"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from octanogan.errors import InputError, ManifestError
-from octanogan.io.vocabulary import LABELS, SPLITS
+from octanogan.io.vocabulary import MANIFEST_LABELS, SPLITS, UNKNOWN
 
 REQUIRED_COLUMNS = ("volume_id", "path", "label", "split")
 OPTIONAL_COLUMNS = ("annotation_path", "device", "eye")
@@ -35,6 +35,16 @@ def _resolve(base: Path, value: str) -> Path:
     return Path(os.path.abspath(base / Path(value).expanduser()))
 
 
+def require_labels(manifest: pd.DataFrame, path: str | Path, split: str = "test") -> None:
+    """Refuse a manifest whose ``split`` volumes include unlabelled ones (evaluate needs labels)."""
+    rows = [i for i, (label, part) in enumerate(zip(manifest["label"], manifest["split"]), start=1)
+            if part == split and label == UNKNOWN]
+    if rows:
+        shown = ", ".join(map(str, rows[:10])) + (" ..." if len(rows) > 10 else "")
+        raise InputError(path, f"evaluate needs the label healthy or diseased for every {split} "
+                               f"volume; row(s) {shown} have none (score or predict them instead)")
+
+
 def load_manifest(path: str | Path, check_files: bool = True) -> pd.DataFrame:
     """Load and validate a manifest; paths come back absolute (relative ones are to its folder).
 
@@ -52,6 +62,7 @@ def load_manifest(path: str | Path, check_files: bool = True) -> pd.DataFrame:
         if column not in table.columns:
             table[column] = ""
     base = path.parent
+    table["label"] = table["label"].replace("", UNKNOWN)
     seen: dict[str, int] = {}
     for i, row in enumerate(table.itertuples(index=False), start=1):
         vid = row.volume_id
@@ -60,8 +71,9 @@ def load_manifest(path: str | Path, check_files: bool = True) -> pd.DataFrame:
         if vid in seen:
             raise ManifestError(path, i, "volume_id", f"duplicate id '{vid}' (first in row {seen[vid]})")
         seen[vid] = i
-        if row.label not in LABELS:
-            raise ManifestError(path, i, "label", f"unknown label '{row.label}' (expected one of {LABELS})")
+        if row.label not in MANIFEST_LABELS:
+            raise ManifestError(path, i, "label", f"unknown label '{row.label}' (expected one of "
+                                                  f"{MANIFEST_LABELS}, or empty)")
         if row.split not in SPLITS:
             raise ManifestError(path, i, "split", f"unknown split '{row.split}' (expected one of {SPLITS})")
         if row.eye not in EYES:

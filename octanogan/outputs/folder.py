@@ -25,6 +25,7 @@ KINDS = {
     "evaluation": "evaluation folder",
     "report": "report folder",
     "pipeline": "pipeline output folder",
+    "prediction": "prediction folder",
 }
 
 

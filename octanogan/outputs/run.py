@@ -26,6 +26,19 @@ CHECKPOINT, LOSS_CURVE, SAMPLES = "checkpoint.pt", "loss_curve.png", "samples"
 RUN_FILES = {CONFIG, RECORD, LOSSES, GENERATOR, DISCRIMINATOR, ENCODER, CHECKPOINT, LOSS_CURVE, SAMPLES}
 
 
+def weights_hash(run_dir: Path) -> str:
+    """SHA-256 over the run's network weights: which model made a set of scores."""
+    import hashlib
+
+    from octanogan.fsutil import sha256_file
+
+    digest = hashlib.sha256()
+    for name in (GENERATOR, DISCRIMINATOR, ENCODER):
+        if (Path(run_dir) / name).is_file():
+            digest.update(sha256_file(Path(run_dir) / name).encode())
+    return digest.hexdigest()
+
+
 def write_record(run_dir: Path, record: dict[str, Any]) -> None:
     atomic_write_text(Path(run_dir) / RECORD, json.dumps(record, indent=2) + "\n")
 

@@ -119,7 +119,7 @@ def provenance(ev: Evaluation) -> dict[str, Any]:
         ("Scoring mode", display_value(mode)),
         ("Scoring settings", ", ".join(f"{k} {display_value(settings[k])}" for k in shown) or "–"),
         ("Volumes", f"{len(ev.volumes)} scored"),
-        ("Evaluated", str(info.get("date", "–"))),
+        ("Predicted" if info.get("kind") == "prediction" else "Evaluated", str(info.get("date", "–"))),
     ]
     return {
         "summary": summary,
@@ -198,6 +198,31 @@ def metric_tables(ev: Evaluation) -> list[MetricTable]:
                 table.charts.append(charts.curve_chart(kind, ordered, colours))
         tables.append(table)
     return tables
+
+
+def threshold_source(ev: Evaluation) -> str | None:
+    """Where the healthy-percentile thresholds come from, in words; None when there are none."""
+    if ev.threshold("volume") is None and ev.threshold("voxel") is None:
+        return None
+    percentile = ev.healthy_point.removeprefix("healthy_p")
+    calibration = ev.info.get("calibration")
+    if isinstance(calibration, dict):
+        healthy = calibration.get("healthy") or {}
+        ids = [str(v) for v in healthy.get("volume_ids") or []]
+        shown = ", ".join(ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
+        return (f"The run's calibration: the healthy {percentile}th percentile of "
+                f"{healthy.get('n_volumes', '?')} healthy {healthy.get('split', 'val')} volume(s)"
+                + (f" ({shown})" if shown else "")
+                + f", calibrated {calibration.get('date', '?')} by {healthy.get('made_by', '?')}, "
+                f"with the scoring settings shown above. Model: {display_value(_run_dir(ev))}.")
+    reference = ev.info.get("threshold_volumes") or {}
+    return (f"The healthy {percentile}th percentile of {len(reference.get('volume_ids') or [])} "
+            f"healthy {reference.get('split') or '?'} volume(s) of this evaluation; the Youden "
+            "point is chosen on the test set.")
+
+
+def _run_dir(ev: Evaluation) -> str:
+    return str((ev.info.get("run") or {}).get("run_dir", "–"))
 
 
 def ranking(ev: Evaluation, page_href: dict[str, str]) -> list[RankedVolume]:

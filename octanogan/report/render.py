@@ -10,16 +10,15 @@ from typing import Any
 import jinja2
 
 from octanogan import __version__
+from octanogan.errors import InputError
 from octanogan.fsutil import atomic_dir
+from octanogan.prediction.model_card import NOTICE, ModelCard, model_card
 from octanogan.report import cohort
 from octanogan.report.inputs import Evaluation, load_evaluation
 from octanogan.report.volume import build_volume_page
 
-RESEARCH_NOTE = (
-    "Research software, not a medical device. Anomaly scores show where an image differs from "
-    "the healthy scans the model learned from; they are not a diagnosis and must not guide "
-    "treatment on their own."
-)
+RESEARCH_NOTE = NOTICE
+MODEL_CARD = "model_card.html"
 
 
 def _static(name: str) -> str:
@@ -52,18 +51,35 @@ def render_evaluation(ev: Evaluation, folder: Path,
     """Write the whole report for ``ev`` into ``folder`` (which the caller makes atomic)."""
     env = environment()
     hrefs = {e.volume_id: f"volumes/{e.safe_id}.html" for e in ev.volumes}
-    generated = str(ev.info.get("date", ""))
-    common: dict[str, Any] = {"generated": generated}
+    card = _model_card(ev)
+    common: dict[str, Any] = {"generated": str(ev.info.get("date", "")),
+                              "prediction": ev.info.get("kind") == "prediction"}
+    if card is not None:
+        _write(folder / MODEL_CARD, env.get_template("model_card.html").render(
+            card=card, model_card_href=MODEL_CARD, **common))
     ranked = cohort.ranking(ev, hrefs)
     for item in (progress(ranked) if progress else ranked):
         page = build_volume_page(ev, item.entry, item.rank, folder / "volumes")
         _write(folder / "volumes" / f"{item.entry.safe_id}.html",
-               env.get_template("volume.html").render(page=page, **common))
+               env.get_template("volume.html").render(
+                   page=page, model_card_href=card and f"../{MODEL_CARD}", **common))
     _write(folder / "index.html", env.get_template("index.html").render(
         provenance=cohort.provenance(ev), tables=cohort.metric_tables(ev), ranked=ranked,
         distributions=cohort.distributions(ev, hrefs), markers=ev.markers,
-        thresholds=ev.info.get("thresholds") or {},
-        n_bootstrap=(ev.info.get("settings") or {}).get("n_bootstrap"), **common))
+        thresholds=ev.info.get("thresholds") or {}, threshold_source=cohort.threshold_source(ev),
+        n_bootstrap=(ev.info.get("settings") or {}).get("n_bootstrap"),
+        model_card_href=card and MODEL_CARD, **common))
+
+
+def _model_card(ev: Evaluation) -> ModelCard | None:
+    """The model card of the run behind ``ev``, when its run folder can still be read."""
+    run_dir = (ev.info.get("run") or {}).get("run_dir")
+    if not run_dir:
+        return None
+    try:
+        return model_card(run_dir)
+    except InputError:
+        return None
 
 
 def render_report(eval_dir: Path,

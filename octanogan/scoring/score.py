@@ -112,19 +112,6 @@ class ScoreSummary:
                 for volume_id, failures in self.flagged.items()]
 
 
-def _weights_hash(run_dir: Path) -> str:
-    """SHA-256 over the run's network weights: which model made these scores."""
-    import hashlib
-
-    from octanogan.fsutil import sha256_file
-
-    digest = hashlib.sha256()
-    for name in ("generator.pt", "discriminator.pt", "encoder.pt"):
-        if (run_dir / name).is_file():
-            digest.update(sha256_file(run_dir / name).encode())
-    return digest.hexdigest()
-
-
 def _run_preprocessing(record: dict[str, Any], run_dir: Path) -> PreprocessConfig:
     """The preprocessing the run was trained with; a run made by an octanogan whose settings
     no longer exist is refused in one line (its patches cannot be cut the same way)."""
@@ -163,7 +150,7 @@ def score_manifest(
         raise OctanoganError(f"--shard must be i/N with 0 <= i < N, got {index}/{count}")
     from octanogan.device import resolve_device
     from octanogan.outputs.folder import claim_output
-    from octanogan.outputs.run import ENCODER
+    from octanogan.outputs.run import ENCODER, weights_hash
     from octanogan.provenance import versions
     from octanogan.training import load_run
 
@@ -186,7 +173,7 @@ def score_manifest(
     scorer = VolumeScorer(inverter, patch_size, preprocess, config, device)
     folder = ScoresFolder(out_dir)
     folder.check_settings({
-        "run_dir": str(Path(run_dir).resolve()), "run_hash": _weights_hash(Path(run_dir)),
+        "run_dir": str(Path(run_dir).resolve()), "run_hash": weights_hash(Path(run_dir)),
         "patch_size": patch_size, "preprocess": dataclasses.asdict(preprocess),
         **{k: v for k, v in dataclasses.asdict(config).items() if k != "splits"},
         "versions": versions(),
@@ -203,6 +190,9 @@ def score_manifest(
             with about(row.path):
                 check_fits(volume.shape, patch_size)
                 result, prep = scorer.score(volume, row.volume_id)
+            if result.patches.empty:
+                raise InputError(row.path, "no patch of retina to score (retina not found, or "
+                                           "hidden by export fill)")
             folder.write_volume(row.volume_id, volume.affine, result.anomaly_map, prep.retina_mask,
                                 prep.geometry(), result.patches)
         except OctanoganError as exc:

@@ -1,0 +1,72 @@
+"""What a run folder carries beyond training: its calibration and its last evaluation (torch-free).
+
+    RUN/calibration.json         operating thresholds from healthy val volumes (octanogan calibrate,
+                                 or evaluate when it has healthy val volumes), the scoring settings
+                                 they hold for, and the healthy score distributions
+    RUN/last_evaluation.json     headline metrics of the last evaluate with this run (model card)
+
+docs/formats.md gives the fields.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from octanogan.errors import InputError
+from octanogan.fsutil import atomic_write_text
+
+CALIBRATION, LAST_EVALUATION = "calibration.json", "last_evaluation.json"
+FORMAT_VERSION = 1
+LEVELS = ("voxel", "patch", "bscan", "volume")
+
+
+def write_json(path: Path, record: dict[str, Any]) -> None:
+    """Write ``record`` atomically as JSON (NaN and infinities become null)."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(k): plain(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        return value
+
+    atomic_write_text(path, json.dumps(plain(record), indent=2, allow_nan=False) + "\n")
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(path, f"not valid JSON ({exc}); run `octanogan calibrate` again") from None
+    if not isinstance(record, dict):
+        raise InputError(path, "expected a JSON object")
+    return record
+
+
+def read_calibration(run_dir: str | Path) -> dict[str, Any] | None:
+    """The run's calibration, or None when it has none; a corrupt one names the file."""
+    path = Path(run_dir) / CALIBRATION
+    record = _read(path)
+    if record is None:
+        return None
+    thresholds = record.get("thresholds")
+    if record.get("format_version") != FORMAT_VERSION or not isinstance(thresholds, dict):
+        raise InputError(path, "not a calibration this octanogan can read; run `octanogan "
+                               "calibrate` again")
+    for level, value in thresholds.items():
+        if level not in LEVELS or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise InputError(path, f"threshold '{level}' is {value!r}, not a number of a level "
+                                   f"{LEVELS}")
+    return record
+
+
+def read_last_evaluation(run_dir: str | Path) -> dict[str, Any] | None:
+    """The headline metrics of the last evaluate with this run, or None."""
+    return _read(Path(run_dir) / LAST_EVALUATION)

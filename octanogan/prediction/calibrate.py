@@ -1,0 +1,92 @@
+"""``octanogan calibrate``: operating thresholds of a run, from its healthy val volumes.
+
+The thresholds are the healthy ``percentile`` of each level's scores (voxels inside the retina,
+patches, B-scans, volumes), exactly as ``evaluate`` computes its ``healthy_p<percentile>``
+operating point; they hold for the scoring settings recorded beside them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from octanogan.errors import InputError
+from octanogan.evaluation.config import EvaluationConfig
+from octanogan.evaluation.levels import MarkerCodes, healthy_thresholds, read_evidence
+from octanogan.io.manifest import load_manifest
+from octanogan.outputs.calibration import CALIBRATION, FORMAT_VERSION, write_json
+from octanogan.outputs.scores import ScoreFiles
+from octanogan.provenance import now
+from octanogan.scoring.config import ScoreConfig
+
+#: Settings of a scores folder that are not scoring choices (they describe the run or machine).
+_NOT_SCORING = ("versions", "run_dir", "run_hash", "patch_size", "preprocess", "batch_size")
+
+
+def calibration_record(files: ScoreFiles, volume_ids: list[str], config: EvaluationConfig,
+                       source: dict[str, Any]) -> dict[str, Any]:
+    """The calibration of the scored healthy ``volume_ids`` of ``files`` (calibration.json)."""
+    if not volume_ids:
+        raise InputError(files.root, "no healthy volumes to calibrate on")
+    evidence = [read_evidence(files, v, "healthy", None, MarkerCodes({}), config.voxel_bins,
+                              use_annotation=False) for v in volume_ids]
+    exponent = max((e.voxel_exponent for e in evidence if e.voxel_hist is not None), default=0)
+    patches = np.concatenate([e.patch_scores for e in evidence])
+    return {
+        "format_version": FORMAT_VERSION,
+        "date": now(),
+        "percentile": config.healthy_percentile,
+        "thresholds": healthy_thresholds(evidence, config.healthy_percentile, config.voxel_bins,
+                                         exponent),
+        "run_hash": files.settings.get("run_hash"),
+        "scoring": {k: v for k, v in files.settings.items() if k not in _NOT_SCORING},
+        "healthy": {"n_volumes": len(volume_ids), "volume_ids": list(volume_ids), **source},
+        "distributions": {
+            "volume": [float(e.score) for e in evidence],
+            "bscan": np.concatenate([e.bscan_scores for e in evidence]).tolist(),
+            "patch_percentiles": np.percentile(patches, np.arange(101)).tolist() if patches.size
+            else [],
+        },
+    }
+
+
+def calibrated_score_config(calibration: dict[str, Any] | None) -> ScoreConfig:
+    """The scoring settings a calibration holds for (the defaults without one)."""
+    from octanogan.pipeline import score_config
+
+    if calibration is None:
+        return ScoreConfig()
+    scoring = dict(calibration.get("scoring") or {})
+    inversion = scoring.pop("inversion", {}) or {}
+    return score_config({**scoring, **inversion}, "calibration.json")
+
+
+def calibrate_run(run_dir: str | Path, manifest_path: str | Path, score: ScoreConfig,
+                  config: EvaluationConfig, device: str = "auto",
+                  progress: Callable[[Iterable], Iterable] | None = None) -> dict[str, Any]:
+    """Score the manifest's healthy val volumes once and write ``RUN/calibration.json``.
+
+    The scores go to a temporary folder and are dropped: only thresholds, settings and the
+    healthy score distributions are kept. Returns the calibration record.
+    """
+    from octanogan.scoring.score import score_manifest
+
+    run_dir = Path(run_dir)
+    manifest = load_manifest(manifest_path)
+    healthy = manifest[(manifest["split"] == "val") & (manifest["label"] == "healthy")]
+    if healthy.empty:
+        raise InputError(manifest_path, "lists no healthy val volumes to calibrate on")
+    with tempfile.TemporaryDirectory(prefix=".octanogan-calibrate-") as tmp:
+        scores = Path(tmp) / "scores"
+        score_manifest(run_dir, healthy.reset_index(drop=True), scores,
+                       dataclasses.replace(score, splits=("val",)), device, progress=progress)
+        record = calibration_record(ScoreFiles(scores), list(healthy["volume_id"]), config,
+                                    {"split": "val", "manifest": str(Path(manifest_path).absolute()),
+                                     "made_by": "calibrate"})
+    write_json(run_dir / CALIBRATION, record)
+    return record

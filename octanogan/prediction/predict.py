@@ -1,0 +1,160 @@
+"""``octanogan predict``: anomaly maps, a predictions table and a report for unlabelled scans.
+
+Layout of the output folder (docs/formats.md)::
+
+    octanogan.json       marker (kind "prediction")
+    inputs/              the inputs as NIfTI with pseudonymous ids (``octanogan convert``), when
+                         files or folders were given; sources.csv and refused.csv beside them
+    scores/              the scores folder (maps on each input's grid, tables)
+    predictions.csv      one row per input volume: score, threshold, flags, QC; refused inputs too
+    evaluation.json      thresholds and where they came from, for the report (no metrics)
+    report/              the HTML report, with the model card
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from octanogan.errors import InputError, OctanoganError
+from octanogan.fsutil import atomic_dir, atomic_path
+from octanogan.io.manifest import load_manifest
+from octanogan.outputs import evaluation as evaluation_layout
+from octanogan.outputs.calibration import read_calibration, write_json
+from octanogan.outputs.folder import claim_output
+from octanogan.provenance import now
+
+KIND = "prediction"
+INPUTS, SCORES, PREDICTIONS = "inputs", "scores", "predictions.csv"
+PREDICTION_COLUMNS = ("volume_id", "input", "status", "score", "threshold", "above_threshold",
+                      "flagged_regions", "flagged_bscans", "n_bscans", "bscans_failing_qc",
+                      "problem")
+COUNT_COLUMNS = ("flagged_regions", "flagged_bscans", "n_bscans", "bscans_failing_qc")
+#: Smallest region counted in predictions.csv (single noisy voxels are not findings).
+MIN_REGION_VOXELS = 10
+
+
+@dataclass
+class PredictionSummary:
+    out: Path
+    table: pd.DataFrame
+    refused: list[tuple[str, str, str]] = field(default_factory=list)  # (volume id, input, why)
+    calibrated: bool = False
+    seconds: float = 0.0
+
+
+def _input_manifest(inputs: list[Path], folder: Path, keep_names: bool
+                    ) -> tuple[pd.DataFrame, list[tuple[str, str]], dict[str, str]]:
+    """The volumes to score: a manifest given as the only input, or the inputs converted into
+    ``folder`` (pseudonymous ids unless ``keep_names``). Returns them, the refused inputs
+    ``(file, reason)`` and each volume's input file."""
+    if len(inputs) == 1 and inputs[0].suffix.lower() == ".csv":
+        manifest = load_manifest(inputs[0]).assign(split="test")
+        return manifest, [], dict(zip(manifest["volume_id"], manifest["path"]))
+    from octanogan.io.convert import convert_inputs
+
+    report = convert_inputs(inputs, folder, label="unknown", split="test",
+                            pseudonymise=not keep_names)
+    refused = [(r.file, r.reason) for r in report.refused]
+    if not report.rows:
+        raise InputError(inputs[0] if len(inputs) == 1 else folder,
+                         "no input could be read: " + "; ".join(f"{f}: {r}" for f, r in refused[:3]))
+    return (load_manifest(report.manifest_path), refused,
+            {row["volume_id"]: row["source"] for row in report.rows})
+
+
+def _volume_row(files: Any, volume_id: str, thresholds: dict[str, float]) -> dict[str, Any]:
+    """One predictions.csv row from a scored volume's files."""
+    from octanogan.report.regions import flagged_regions
+
+    score = files.volume_score(volume_id)
+    threshold = thresholds.get("volume")
+    bscans = files.bscan_scores(volume_id)["score"].to_numpy()
+    anomaly = files.anomaly_map(volume_id)
+    regions = None
+    if "voxel" in thresholds:
+        retina = files.retina_mask(volume_id, anomaly.shape)
+        _, regions = flagged_regions(anomaly, thresholds["voxel"], np.eye(4), retina, 1,
+                                     MIN_REGION_VOXELS)
+    qc = files.quality(volume_id)
+    return {
+        "volume_id": volume_id, "status": "scored", "score": score, "threshold": threshold,
+        "above_threshold": None if threshold is None else bool(score > threshold),
+        "flagged_regions": regions,
+        "flagged_bscans": None if "bscan" not in thresholds else int((bscans > thresholds["bscan"]).sum()),
+        "n_bscans": len(qc.reasons), "bscans_failing_qc": int((~qc.passed).sum()), "problem": "",
+    }
+
+
+def _threshold_record(run_dir: Path, calibration: dict[str, Any] | None,
+                      scoring: dict[str, Any]) -> dict[str, Any]:
+    """evaluation.json of a prediction: thresholds, their source, the run (no metrics)."""
+    from octanogan.pipeline import run_provenance
+
+    record: dict[str, Any] = {"kind": KIND, "date": now(), "scores_dir": SCORES,
+                              "run": run_provenance(run_dir), "scoring": scoring, "markers": {}}
+    if calibration is not None:
+        percentile = calibration.get("percentile", 99.0)
+        record["thresholds"] = {f"healthy_p{percentile:g}": calibration["thresholds"]}
+        record["calibration"] = {k: calibration.get(k) for k in ("date", "percentile", "healthy")}
+    return record
+
+
+def predict_inputs(run_dir: str | Path, inputs: Iterable[str | Path], out: str | Path,
+                   device: str = "auto", keep_names: bool = False,
+                   progress: Callable[[Iterable], Iterable] | None = None) -> PredictionSummary:
+    """Preprocess and score ``inputs`` with the run's calibrated settings; write OUT whole.
+
+    Inputs are files or folders octanogan reads, or one manifest CSV (labels may be empty or
+    ``unknown``). Unreadable inputs are listed as refused and the rest is predicted. Without a
+    calibration the default scoring settings are used and the tables carry no thresholds.
+    """
+    from octanogan.outputs.run import weights_hash
+    from octanogan.outputs.scores import ScoreFiles
+    from octanogan.prediction.calibrate import calibrated_score_config
+    from octanogan.report.render import render_into
+    from octanogan.scoring.score import score_manifest
+
+    start = time.perf_counter()
+    run_dir, out, inputs = Path(run_dir), Path(out), [Path(p) for p in inputs]
+    if not inputs:
+        raise OctanoganError("predict needs at least one input")
+    claim_output(out, KIND, [run_dir, *inputs])
+    if not run_dir.is_dir():
+        raise InputError(run_dir, "run folder not found")
+    calibration = read_calibration(run_dir)
+    if calibration is not None and calibration.get("run_hash") not in (None, weights_hash(run_dir)):
+        raise InputError(run_dir / "calibration.json", "was made with other weights of this run; "
+                                                       "run `octanogan calibrate` again")
+    config = calibrated_score_config(calibration)
+    thresholds = dict(calibration["thresholds"]) if calibration else {}
+    with atomic_dir(out, KIND) as tmp:
+        manifest, refused, sources = _input_manifest(inputs, tmp / INPUTS, keep_names)
+        summary = score_manifest(run_dir, manifest, tmp / SCORES, config, device, keep_going=True,
+                                 progress=progress, shard=(0, 1))
+        refused = [("", name, problem) for name, problem in refused]
+        # problems name files by where they will be once OUT is in place
+        refused += [(v, sources.get(v, ""), problem.replace(str(tmp), str(out)))
+                    for v, problem in summary.failed]
+        files = ScoreFiles(tmp / SCORES)
+        rows = [{**_volume_row(files, v, thresholds), "input": sources.get(v, "")}
+                for v in manifest["volume_id"] if v in files.volumes.index]
+        rows += [{"volume_id": v, "input": name, "status": "refused", "problem": problem}
+                 for v, name, problem in refused]
+        table = pd.DataFrame(rows, columns=list(PREDICTION_COLUMNS)).astype(
+            {c: "Int64" for c in COUNT_COLUMNS} | {"above_threshold": "boolean"})
+        table = table.sort_values("score", ascending=False, na_position="last", kind="stable")
+        with atomic_path(tmp / PREDICTIONS) as target:
+            table.to_csv(target, index=False)
+        write_json(tmp / evaluation_layout.EVALUATION,
+                   _threshold_record(run_dir, calibration, files.settings))
+        with atomic_path(tmp / evaluation_layout.METRICS_CSV) as target:
+            target.write_text("level,marker,metric,operating_point,value,ci_low,ci_high\n")
+        render_into(tmp, tmp / evaluation_layout.REPORT)
+    return PredictionSummary(out, table, refused, calibration is not None, time.perf_counter() - start)
