@@ -125,3 +125,16 @@ def test_unknown_labels_are_scored_but_not_evaluated(tiny_run, tiny_cohort, tmp_
     assert refused.exit_code == 2
     rows = ", ".join(str(i + 1) for i in test_rows)
     assert f"row(s) {rows} have none" in refused.output and not (tmp_path / "eval").exists()
+
+
+def test_bad_calibration_and_bad_out_are_one_line_errors(tiny_run, tiny_cohort, tmp_path, cli):
+    run = _uncalibrated(tiny_run, tmp_path)
+    image = tiny_cohort.parent / "images" / "healthy_000.nii.gz"
+    (run / "calibration.json").write_text('{"format_version": 1, "thresholds": {"volume": "high"}}')
+    result = cli("predict", run, image, "--out", tmp_path / "pred")
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert result.exit_code == 2 and len(errors) == 1 and "calibration.json" in errors[0]
+    (run / "calibration.json").unlink()
+    inside = cli("predict", run, tiny_cohort.parent, "--out", tiny_cohort.parent / "pred")
+    assert inside.exit_code == 2 and "error:" in inside.output
+    assert not (tiny_cohort.parent / "pred").exists() and not (tmp_path / "pred").exists()
