@@ -42,21 +42,26 @@ def _parse_shard(text: str) -> tuple[int, int]:
 
 def _run_scoring(run_dir: Path, manifest_path: Path, out: Path, config: ScoreConfig, device: str,
                  keep_going: bool, shard: str = "0/1"):  # noqa: ANN202
+    """Score and print a summary (rank 0 alone under torchrun; every rank reports its failures)."""
+    from octanogan.distributed import ranks_from_env
     from octanogan.io.manifest import load_manifest
     from octanogan.scoring.score import score_manifest
 
     manifest = load_manifest(manifest_path)
+    main = ranks_from_env().is_main
     summary = score_manifest(run_dir, manifest, out, config, device, keep_going,
-                             progress=lambda rows: progress(rows, desc="score", unit="vol"),
-                             shard=_parse_shard(shard))
+                             progress=(lambda rows: progress(rows, desc="score", unit="vol")) if main
+                             else None, shard=_parse_shard(shard))
+    for volume_id, problem in summary.failed:
+        typer.secho(f"skipped {volume_id}: {problem}", err=True, fg=typer.colors.YELLOW)
+    if not main:
+        return manifest, summary
     rate = summary.n_patches / max(summary.seconds, 1e-9)
     typer.echo(f"scored {len(summary.scored)} volume(s), {summary.n_patches} patches in "
                f"{summary.seconds:.1f} s ({rate:.0f} patches/s); {len(summary.skipped)} already done "
                f"-> {summary.scores_dir}")
     for line in summary.flagged_lines():
         typer.echo(line)
-    for volume_id, problem in summary.failed:
-        typer.secho(f"skipped {volume_id}: {problem}", err=True, fg=typer.colors.YELLOW)
     return manifest, summary
 
 
@@ -89,10 +94,17 @@ def score(
     keep_going: bool = KEEP_GOING,
     shard: str = typer.Option("0/1", "--shard", help="i/N: score every N-th volume from i (parallel jobs)."),
 ) -> None:
-    """Map every patch of the val and test volumes to the latent space; write anomaly maps."""
+    """Map every patch of the val and test volumes to the latent space; write anomaly maps.
+
+    Under ``torchrun --nproc-per-node N -m octanogan score ...`` the N processes split the volumes.
+    """
+    from octanogan.device import resolve_device
+    from octanogan.distributed import process_group
+
     config = score_config_from_options(mode, steps, hybrid_steps, lam, norm, lr, stride, batch_size,
                                        weighting, smooth, seed)
-    _run_scoring(run_dir, manifest, out, config, device, keep_going, shard)
+    with process_group(resolve_device(device)):
+        _run_scoring(run_dir, manifest, out, config, device, keep_going, shard)
 
 
 @handle_errors
@@ -111,6 +123,8 @@ def evaluate(
     keep_going: bool = KEEP_GOING,
 ) -> None:
     """Score (or reuse scores), compute metrics with CIs, and write the HTML report."""
+    from octanogan.device import resolve_device
+    from octanogan.distributed import process_group
     from octanogan.io.manifest import load_manifest, require_labels
     from octanogan.pipeline import evaluate_stage, prepare_evaluation
 
@@ -120,7 +134,10 @@ def evaluate(
     scores_dir = scores or out / SCORES
     require_labels(load_manifest(manifest), manifest)
     annotation_map, marker_map = prepare_evaluation(out, scores_dir, annotations, markers)
-    manifest_table, _ = _run_scoring(run_dir, manifest, scores_dir, config, device, keep_going)
+    with process_group(resolve_device(device)) as ranks:  # torchrun: the ranks share the scoring
+        manifest_table, _ = _run_scoring(run_dir, manifest, scores_dir, config, device, keep_going)
+    if not ranks.is_main:
+        return
     index = evaluate_stage(run_dir, manifest, manifest_table, scores_dir, out, annotations,
                            annotation_map, marker_map, evaluation, progress)
     typer.echo(f"report: {index.absolute()}")

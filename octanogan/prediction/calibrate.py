@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from octanogan.errors import InputError
+from octanogan.errors import InputError, OctanoganError
 from octanogan.evaluation.config import EvaluationConfig
 from octanogan.evaluation.levels import MarkerCodes, healthy_thresholds, read_evidence
 from octanogan.io.manifest import load_manifest
@@ -74,8 +74,11 @@ def calibrate_run(run_dir: str | Path, manifest_path: str | Path, score: ScoreCo
     The scores go to a temporary folder and are dropped: only thresholds, settings and the
     healthy score distributions are kept. Returns the calibration record.
     """
+    from octanogan.distributed import ranks_from_env
     from octanogan.scoring.score import score_manifest
 
+    if ranks_from_env().active:
+        raise OctanoganError("calibrate runs in one process: start it without torchrun")
     run_dir = Path(run_dir)
     manifest = load_manifest(manifest_path)
     healthy = manifest[(manifest["split"] == "val") & (manifest["label"] == "healthy")]

@@ -115,12 +115,15 @@ def predict_inputs(run_dir: str | Path, inputs: Iterable[str | Path], out: str |
     ``unknown``). Unreadable inputs are listed as refused and the rest is predicted. Without a
     calibration the default scoring settings are used and the tables carry no thresholds.
     """
+    from octanogan.distributed import ranks_from_env
     from octanogan.outputs.run import weights_hash
     from octanogan.outputs.scores import ScoreFiles
     from octanogan.prediction.calibrate import calibrated_score_config
     from octanogan.report.render import render_into
     from octanogan.scoring.score import score_manifest
 
+    if ranks_from_env().active:
+        raise OctanoganError("predict runs in one process: start it without torchrun")
     start = time.perf_counter()
     run_dir, out, inputs = Path(run_dir), Path(out), [Path(p) for p in inputs]
     if not inputs:

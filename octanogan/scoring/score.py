@@ -141,10 +141,20 @@ def score_manifest(
     Finished volumes are skipped, so a killed run resumes where it stopped. A volume that fails
     stops the run with its error, or with ``keep_going`` is reported and skipped. ``shard=(i, n)``
     scores only every n-th volume from the i-th, so n jobs can share a cohort and one folder; a
-    last unsharded run (or ``evaluate``) then finds them all done and writes the tables.
+    last unsharded run (or ``evaluate``) then finds them all done and writes the tables. Under
+    ``torchrun`` the ranks split the volumes the same way, each on its own device, and rank 0
+    writes the tables once all are done (:mod:`octanogan.distributed`).
     """
     import torch
 
+    from octanogan.distributed import barrier, rank_device, ranks_from_env
+
+    ranks = ranks_from_env()
+    if ranks.active:
+        if shard != (0, 1):
+            raise OctanoganError("--shard splits a cohort between independent jobs; under torchrun "
+                                 "the ranks split it already: leave --shard out")
+        shard = (ranks.rank, ranks.world_size)
     index, count = shard
     if not 0 <= index < count:
         raise OctanoganError(f"--shard must be i/N with 0 <= i < N, got {index}/{count}")
@@ -163,7 +173,7 @@ def score_manifest(
     if config.inversion.needs_encoder and not (Path(run_dir) / ENCODER).is_file():
         raise InputError(run_dir, f"mode '{config.inversion.mode}' needs an encoder, but this run was "
                                   "trained without one; use --mode iterative or train an encoder")
-    device = resolve_device(device_name)
+    device = rank_device(resolve_device(device_name), ranks)
     run = load_run(run_dir, device=device)
     torch.manual_seed(config.inversion.seed)
     patch_size = run.patch_size
@@ -204,6 +214,8 @@ def score_manifest(
         n_patches += len(result.patches)
         if prep.qc.describe_failures():
             flagged[row.volume_id] = prep.qc.describe_failures()
-    folder.write_tables(selected, config.top_fraction)
+    barrier(ranks)  # every rank's volumes are on disk
+    if ranks.is_main:
+        folder.write_tables(selected, config.top_fraction)
     return ScoreSummary(folder.root, scored, skipped, failed, n_patches, time.perf_counter() - start,
                         flagged)

@@ -1,0 +1,84 @@
+"""Distributed scoring benchmark (not a test): one process against torchrun with N gloo processes.
+
+    python tests/benchmarks/bench_distributed.py [--volumes 4] [--shape 12 496 256] [--nproc 2]
+
+Builds a phantom cohort of test volumes and a small run, then scores the cohort with
+``octanogan score`` in one process (OMP threads = cores) and with ``torchrun --nproc-per-node N``
+(cores / N threads each), same settings, and prints volumes/s and patches/s side by side with
+their ratio. Both runs use every core, so the ratio shows what splitting by volume gains over
+torch's own threading. The maps of both runs are checked equal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def prepare(root: Path, volumes: int, shape: tuple[int, int, int]) -> tuple[Path, Path]:
+    """A cohort whose volumes are all test volumes, and a run trained for a few iterations."""
+    from octanogan.patches.extract import ExtractConfig, extract_store
+    from octanogan.phantom import make_cohort
+    from octanogan.training import TrainConfig, train
+
+    manifest = make_cohort(root / "cohort", n_healthy=volumes, n_diseased=1, shape=shape, seed=3)
+    table = pd.read_csv(manifest)
+    train_ids = table["volume_id"].iloc[:2]
+    extract_table = table.assign(split=np.where(table["volume_id"].isin(train_ids), "train", "test"))
+    extract_table.to_csv(manifest, index=False)
+    extract_store(manifest, root / "store", ExtractConfig())
+    train(root / "store", root / "run", TrainConfig(iterations=20, encoder_iterations=20, seed=0,
+                                                    device="cpu", checkpoint_every=1000))
+    return manifest, root / "run"
+
+
+def timed(command: list[str], threads: int) -> float:
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        env.pop(name, None)
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    if done.returncode:
+        sys.exit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--volumes", type=int, default=4)
+    parser.add_argument("--shape", type=int, nargs=3, default=(12, 496, 256))
+    parser.add_argument("--nproc", type=int, default=2)
+    parser.add_argument("--cores", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args()
+    torchrun = Path(sys.executable).parent / "torchrun"
+    with tempfile.TemporaryDirectory(prefix="bench_distributed_") as tmp:
+        root = Path(tmp)
+        manifest, run = prepare(root, args.volumes, tuple(args.shape))
+        score = ["score", str(run), str(manifest), "--mode", "hybrid", "--hybrid-steps", "20",
+                 "--device", "cpu"]
+        one = timed([sys.executable, "-m", "octanogan", *score, "--out", str(root / "one")], args.cores)
+        many = timed([str(torchrun), "--standalone", "--nproc-per-node", str(args.nproc), "-m",
+                      "octanogan", *score, "--out", str(root / "many")],
+                     max(1, args.cores // args.nproc))
+        table = pd.read_csv(root / "one" / "volumes.csv")
+        patches, volumes = int(table["n_patches"].sum()), len(table)
+        same = pd.read_csv(root / "many" / "volumes.csv")["score"].equals(table["score"])
+    print(f"{volumes} volumes {tuple(args.shape)}, {patches} patches, hybrid 20 steps, "
+          f"{args.cores} cores (wall time includes start-up)")
+    print(f"{'':<28}{'seconds':>9}{'volumes/s':>11}{'patches/s':>11}")
+    for label, seconds in ((f"1 process, {args.cores} threads", one),
+                           (f"torchrun {args.nproc} x {max(1, args.cores // args.nproc)} threads", many)):
+        print(f"{label:<28}{seconds:>9.1f}{volumes / seconds:>11.3f}{patches / seconds:>11.0f}")
+    print(f"speed-up {one / many:.2f}x; volume scores identical: {same}")
+
+
+if __name__ == "__main__":
+    main()
