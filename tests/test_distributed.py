@@ -35,17 +35,22 @@ def _files(folder: Path) -> dict[str, Path]:
 
 
 @pytest.mark.skipif(not TORCHRUN.is_file(), reason="torchrun not installed beside this Python")
-def test_two_process_score_equals_one_process(tiny_run, tiny_cohort, tmp_path):
+def test_two_process_score_equals_one_process(tiny_run, tiny_cohort, tmp_path, cli):
     import nibabel as nib
+    import torch
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
         env.pop(name, None)
     common = ["score", str(tiny_run), str(tiny_cohort), "--mode", "hybrid", "--hybrid-steps", "2",
               "--stride", "32", "--device", "cpu"]
-    one = subprocess.run([sys.executable, "-m", "octanogan", *common, "--out", str(tmp_path / "one")],
-                         capture_output=True, text=True, env=env)
-    assert one.returncode == 0, one.stderr[-3000:]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each torchrun worker below: the same floating-point order
+    try:
+        one = cli(*common, "--out", tmp_path / "one")
+    finally:
+        torch.set_num_threads(threads)
+    assert one.exit_code == 0, one.output
     two = subprocess.run([str(TORCHRUN), "--standalone", "--nproc-per-node", "2", "-m", "octanogan",
                           *common, "--out", str(tmp_path / "two")], capture_output=True, text=True, env=env)
     assert two.returncode == 0, two.stderr[-3000:]

@@ -21,7 +21,7 @@ ENCODER = ("--mode", "encoder", "--device", "cpu")
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
     """A phantom cohort (4 train, 3 val, 1 test healthy; 1 diseased) and a run trained long
-    enough (about 20 s) to score the diseased volume above healthy ones."""
+    enough (about 12 s) to score the diseased volume above healthy ones."""
     from octanogan.patches.extract import ExtractConfig, extract_store
     from octanogan.phantom import make_cohort
     from octanogan.training import TrainConfig, train
@@ -35,7 +35,7 @@ def trained(tmp_path_factory) -> Path:
     table.to_csv(manifest, index=False)
     extract_store(manifest, root / "store", ExtractConfig(patch_size=32, stride=16))
     train(root / "store", root / "run", TrainConfig(
-        iterations=600, encoder_iterations=400, batch_size=16, latent_dim=16, base_channels=8,
+        iterations=350, encoder_iterations=250, batch_size=16, latent_dim=16, base_channels=8,
         seed=0, device="cpu", checkpoint_every=1000))
     torch.set_num_threads(threads)
     return root
