@@ -1,8 +1,8 @@
 """Distributed scoring benchmark (not a test): one process against torchrun with N gloo processes.
 
-    python tests/benchmarks/bench_distributed.py [--volumes 4] [--shape 12 496 256] [--nproc 2]
+    python tests/benchmarks/bench_distributed.py [--volumes 4] [--shape 6 496 256] [--nproc 2]
 
-Builds a phantom cohort of test volumes and a small run, then scores the cohort with
+Builds a phantom cohort of test volumes and a small run (the demo's network size), then scores the cohort with
 ``octanogan score`` in one process (OMP threads = cores) and with ``torchrun --nproc-per-node N``
 (cores / N threads each), same settings, and prints volumes/s and patches/s side by side with
 their ratio. Both runs use every core, so the ratio shows what splitting by volume gains over
@@ -29,14 +29,17 @@ def prepare(root: Path, volumes: int, shape: tuple[int, int, int]) -> tuple[Path
     from octanogan.phantom import make_cohort
     from octanogan.training import TrainConfig, train
 
-    manifest = make_cohort(root / "cohort", n_healthy=volumes, n_diseased=1, shape=shape, seed=3)
+    # two healthy volumes to train on, then ``volumes`` test volumes (one of them diseased), so
+    # that N processes get equal shares when N divides ``volumes``
+    manifest = make_cohort(root / "cohort", n_healthy=volumes + 1, n_diseased=1, shape=shape, seed=3)
     table = pd.read_csv(manifest)
     train_ids = table["volume_id"].iloc[:2]
     extract_table = table.assign(split=np.where(table["volume_id"].isin(train_ids), "train", "test"))
     extract_table.to_csv(manifest, index=False)
     extract_store(manifest, root / "store", ExtractConfig())
     train(root / "store", root / "run", TrainConfig(iterations=20, encoder_iterations=20, seed=0,
-                                                    device="cpu", checkpoint_every=1000))
+                                                    base_channels=16, latent_dim=64, device="cpu",
+                                                    checkpoint_every=1000))
     return manifest, root / "run"
 
 
@@ -54,7 +57,7 @@ def timed(command: list[str], threads: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--volumes", type=int, default=4)
-    parser.add_argument("--shape", type=int, nargs=3, default=(12, 496, 256))
+    parser.add_argument("--shape", type=int, nargs=3, default=(6, 496, 256))
     parser.add_argument("--nproc", type=int, default=2)
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
