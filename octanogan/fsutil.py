@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
+import math
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 
 def _umask() -> int:
@@ -42,6 +45,27 @@ def atomic_write_text(target: str | Path, text: str) -> None:
     """Write ``text`` to ``target`` atomically."""
     with atomic_path(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def plain_json(value: Any) -> Any:
+    """``value`` as plain JSON values: NaN and infinities become null, NumPy scalars Python
+    numbers, paths strings (so the file stays valid JSON for every reader)."""
+    if isinstance(value, dict):
+        return {str(k): plain_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_json(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:  # a NumPy scalar
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def atomic_write_json(target: str | Path, data: Any) -> None:
+    """Write ``data`` as indented JSON atomically (see :func:`plain_json`)."""
+    atomic_write_text(target, json.dumps(plain_json(data), indent=2, allow_nan=False) + "\n")
 
 
 def _recover_swap(target: Path, old: Path) -> None:

@@ -224,14 +224,15 @@ def evaluate_stage(run_dir: Path, manifest_path: Path, manifest: pd.DataFrame, s
 def _record_in_run(run_dir: Path, eval_dir: Path, record: dict[str, Any], config: Any) -> None:
     """Keep in the run what predict and the model card need from an evaluation: the calibration
     (when thresholds came from healthy val volumes) and the headline metrics."""
-    from octanogan.outputs.calibration import CALIBRATION, LAST_EVALUATION, write_json
+    from octanogan.fsutil import atomic_write_json
+    from octanogan.outputs.calibration import CALIBRATION, LAST_EVALUATION
     from octanogan.outputs.scores import ScoreFiles
     from octanogan.prediction.calibrate import calibration_record
 
     reference = record.get("threshold_volumes") or {}
     if reference.get("split") == "val" and reference.get("volume_ids"):
         files = ScoreFiles(eval_dir / str(record["scores_dir"]))
-        write_json(run_dir / CALIBRATION, calibration_record(
+        atomic_write_json(run_dir / CALIBRATION, calibration_record(
             files, list(reference["volume_ids"]), config,
             {"split": "val", "manifest": record.get("manifest"), "made_by": "evaluate",
              "evaluation": str(eval_dir.absolute())}))
@@ -239,7 +240,7 @@ def _record_in_run(run_dir: Path, eval_dir: Path, record: dict[str, Any], config
     headline = metrics[(metrics["marker"] == "pooled") & metrics["metric"].isin(["auroc", "ap"])
                        & (metrics["operating_point"] == "")]
     evaluated = record.get("evaluated_volumes") or {}
-    write_json(run_dir / LAST_EVALUATION, {
+    atomic_write_json(run_dir / LAST_EVALUATION, {
         "date": record.get("date"), "evaluation": str(eval_dir.absolute()),
         "healthy": evaluated.get("healthy"), "diseased": evaluated.get("diseased"),
         "markers": record.get("markers"),

@@ -8,7 +8,6 @@ Definitions and choices: docs/evaluation.md.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ from octanogan.evaluation.levels import (
 )
 from octanogan.evaluation.metrics import youden_bin
 from octanogan.evaluation.rows import ROW_COLUMNS, metric_rows
-from octanogan.fsutil import atomic_path, atomic_write_text, relative_path
+from octanogan.fsutil import atomic_path, atomic_write_json, relative_path
 from octanogan.outputs import evaluation as layout
 from octanogan.outputs.scores import ScoreFiles
 from octanogan.provenance import now
@@ -86,25 +85,6 @@ def _youden_thresholds(tables: LevelTables) -> dict[str, float]:
             counts = pooled.point()
             thresholds[level] = float(counts.grid[youden_bin(counts.totals())])
     return thresholds
-
-
-def _json_ready(value: Any) -> Any:
-    """Plain JSON values: NaN and infinities become null, NumPy scalars Python numbers."""
-    if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
-    if isinstance(value, (np.integer, np.bool_)):
-        return value.item()
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    atomic_write_text(path, json.dumps(_json_ready(data), indent=2, allow_nan=False))
 
 
 def pointer(path: Path, folder: Path) -> str:
@@ -214,10 +194,10 @@ def evaluate_scores(scores_dir: Path, manifest: pd.DataFrame, annotations: dict[
     record = _record(out_dir, files, markers, config, provenance, thresholds, reference, reference_split,
                      evaluated, codes, exponent, warnings)
     metrics = pd.DataFrame(rows, columns=list(ROW_COLUMNS))
-    _write_json(out_dir / layout.EVALUATION, record)
-    _write_json(out_dir / layout.METRICS_JSON, {"rows": rows, **record})
+    atomic_write_json(out_dir / layout.EVALUATION, record)
+    atomic_write_json(out_dir / layout.METRICS_JSON, {"rows": rows, **record})
     with atomic_path(out_dir / layout.METRICS_CSV) as tmp:
         metrics.to_csv(tmp, index=False)
-    _write_json(out_dir / layout.CURVES, curves)
+    atomic_write_json(out_dir / layout.CURVES, curves)
     _write_figures(out_dir, curves, evaluated, thresholds)
     return metrics

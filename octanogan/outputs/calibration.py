@@ -16,26 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from octanogan.errors import InputError
-from octanogan.fsutil import atomic_write_text
 
 CALIBRATION, LAST_EVALUATION = "calibration.json", "last_evaluation.json"
 FORMAT_VERSION = 1
 LEVELS = ("voxel", "patch", "bscan", "volume")
-
-
-def write_json(path: Path, record: dict[str, Any]) -> None:
-    """Write ``record`` atomically as JSON (NaN and infinities become null)."""
-
-    def plain(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {str(k): plain(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [plain(v) for v in value]
-        if isinstance(value, float) and not math.isfinite(value):
-            return None
-        return value
-
-    atomic_write_text(path, json.dumps(plain(record), indent=2, allow_nan=False) + "\n")
 
 
 def _read(path: Path) -> dict[str, Any] | None:

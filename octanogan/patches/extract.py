@@ -73,8 +73,8 @@ def extract_store(
                     raise
                 refused[row.volume_id] = str(exc)
                 continue
-            if prep.qc.describe_failures():
-                skipped[row.volume_id] = prep.qc.describe_failures()
+            if failures := prep.qc.describe_failures():
+                skipped[row.volume_id] = failures
             quality += [{"volume_id": row.volume_id, **record} for record in prep.qc.records()]
             centres = patch_centres(prep, config.patch_size, config.stride,
                                     config.preprocess.max_patch_invalid)

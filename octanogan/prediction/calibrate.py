@@ -18,8 +18,9 @@ import numpy as np
 from octanogan.errors import InputError, OctanoganError
 from octanogan.evaluation.config import EvaluationConfig
 from octanogan.evaluation.levels import MarkerCodes, healthy_thresholds, read_evidence
+from octanogan.fsutil import atomic_write_json
 from octanogan.io.manifest import load_manifest
-from octanogan.outputs.calibration import CALIBRATION, FORMAT_VERSION, write_json
+from octanogan.outputs.calibration import CALIBRATION, FORMAT_VERSION
 from octanogan.outputs.scores import ScoreFiles
 from octanogan.provenance import now
 from octanogan.scoring.config import ScoreConfig
@@ -91,5 +92,5 @@ def calibrate_run(run_dir: str | Path, manifest_path: str | Path, score: ScoreCo
         record = calibration_record(ScoreFiles(scores), list(healthy["volume_id"]), config,
                                     {"split": "val", "manifest": str(Path(manifest_path).absolute()),
                                      "made_by": "calibrate"})
-    write_json(run_dir / CALIBRATION, record)
+    atomic_write_json(run_dir / CALIBRATION, record)
     return record

@@ -23,10 +23,11 @@ import numpy as np
 import pandas as pd
 
 from octanogan.errors import InputError, OctanoganError
-from octanogan.fsutil import atomic_dir, atomic_path
+from octanogan.evaluation.rows import ROW_COLUMNS
+from octanogan.fsutil import atomic_dir, atomic_path, atomic_write_json
 from octanogan.io.manifest import load_manifest
 from octanogan.outputs import evaluation as evaluation_layout
-from octanogan.outputs.calibration import read_calibration, write_json
+from octanogan.outputs.calibration import read_calibration
 from octanogan.outputs.folder import claim_output
 from octanogan.provenance import now
 
@@ -155,9 +156,9 @@ def predict_inputs(run_dir: str | Path, inputs: Iterable[str | Path], out: str |
         table = table.sort_values("score", ascending=False, na_position="last", kind="stable")
         with atomic_path(tmp / PREDICTIONS) as target:
             table.to_csv(target, index=False)
-        write_json(tmp / evaluation_layout.EVALUATION,
+        atomic_write_json(tmp / evaluation_layout.EVALUATION,
                    _threshold_record(run_dir, calibration, files.settings))
         with atomic_path(tmp / evaluation_layout.METRICS_CSV) as target:
-            target.write_text("level,marker,metric,operating_point,value,ci_low,ci_high\n")
+            target.write_text(",".join(ROW_COLUMNS) + "\n")  # nothing is evaluated
         render_into(tmp, tmp / evaluation_layout.REPORT)
     return PredictionSummary(out, table, refused, calibration is not None, time.perf_counter() - start)

@@ -148,10 +148,8 @@ def _beside(mask: np.ndarray, px: PixelSettings) -> np.ndarray:
     return ndimage.maximum_filter(mask, size=(1, 2 * rows + 1, 2 * columns + 1), mode="constant")
 
 
-def _in_fill(fill: np.ndarray | None, rows: np.ndarray) -> np.ndarray:
+def _in_fill(fill: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """``[B, W]``: whether the pixel at ``rows`` of each column is export fill."""
-    if fill is None:
-        return np.zeros(rows.shape, dtype=bool)
     index = np.clip(np.floor(rows).astype(np.int64), 0, fill.shape[1] - 1)
     return np.take_along_axis(fill, index[:, None, :], axis=1)[:, 0]
 

@@ -71,6 +71,7 @@ def preprocess_volume(data: np.ndarray, config: PreprocessConfig | None = None,
     ilm, bm = surfaces.ilm, surfaces.bm
     shifts, bm_row = flattening_shifts(ilm, bm, image.shape[1], config.target_bm_fraction,
                                        config.flat_margin_rows)
+    band = retina_mask(ilm, bm, image.shape[1])
     return Preprocessed(
         image=image,
         flat=flatten(image, shifts, fill=-1.0),
@@ -79,8 +80,8 @@ def preprocess_volume(data: np.ndarray, config: PreprocessConfig | None = None,
         bm=bm,
         bm_row=bm_row,
         ilm_flat=(ilm + shifts).astype(np.float32),
-        retina_mask=retina_mask(ilm, bm, image.shape[1]) & ~invalid,
+        retina_mask=band & ~invalid,
         invalid=invalid,
-        qc=assess_quality(image, invalid, ilm, bm, surfaces.ilm_measured & surfaces.bm_measured,
+        qc=assess_quality(image, invalid, band, ilm, surfaces.ilm_measured & surfaces.bm_measured,
                           config, spacing_mm),
     )

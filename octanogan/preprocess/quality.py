@@ -76,24 +76,24 @@ class Quality:
         return f"{failed} of {len(self.reasons)} B-scans fail quality control ({self.failure_text()})"
 
 
-def assess_quality(image: np.ndarray, invalid: np.ndarray, ilm: np.ndarray, bm: np.ndarray,
+def assess_quality(image: np.ndarray, invalid: np.ndarray, band: np.ndarray, ilm: np.ndarray,
                    measured: np.ndarray, config: PreprocessConfig,
                    spacing_mm: tuple[float, float, float]) -> Quality:
     """QC of every B-scan of a preprocessed volume.
 
-    ``image`` is normalised ``[B, H, W]``, ``invalid`` its export fill, ``ilm``/``bm`` the surfaces
-    ``[B, W]`` and ``measured`` where both were measured rather than bridged.
+    ``image`` is normalised ``[B, H, W]``, ``invalid`` its export fill, ``band`` the rows between
+    ILM and BM (bridged across fill), ``ilm`` the ILM ``[B, W]`` and ``measured`` where both
+    surfaces were measured rather than bridged.
     """
     depth = image.shape[1]
     rows = np.arange(depth, dtype=np.float32)[None, :, None]
-    retina = (rows >= ilm[:, None, :]) & (rows <= bm[:, None, :])
-    hidden = (retina & invalid).sum(axis=1)  # [B, W] fill pixels in each column's retina
-    invalid_fraction = hidden.sum(axis=1) / np.maximum(retina.sum(axis=(1, 2)), 1)
-    image_columns = hidden < _FILL_COLUMN * retina.sum(axis=1)
+    hidden = (band & invalid).sum(axis=1)  # [B, W] fill pixels in each column's retina
+    invalid_fraction = hidden.sum(axis=1) / np.maximum(band.sum(axis=(1, 2)), 1)
+    image_columns = hidden < _FILL_COLUMN * band.sum(axis=1)
     measured_fraction = (measured & image_columns).sum(axis=1) / np.maximum(image_columns.sum(axis=1), 1)
 
     gap = _VITREOUS_GAP_UM / (1000.0 * float(spacing_mm[1]))
-    retina &= ~invalid
+    retina = band & ~invalid
     vitreous = (rows < ilm[:, None, :] - gap) & (rows >= max(3, round(0.02 * depth))) & ~invalid
     cnr = np.full(len(image), np.nan)
     for b in range(len(image)):

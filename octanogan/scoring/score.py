@@ -212,8 +212,8 @@ def score_manifest(
             continue
         scored.append(row.volume_id)
         n_patches += len(result.patches)
-        if prep.qc.describe_failures():
-            flagged[row.volume_id] = prep.qc.describe_failures()
+        if failures := prep.qc.describe_failures():
+            flagged[row.volume_id] = failures
     barrier(ranks)  # every rank's volumes are on disk
     if ranks.is_main:
         folder.write_tables(selected, config.top_fraction)
