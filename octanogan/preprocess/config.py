@@ -7,6 +7,8 @@ from dataclasses import dataclass, fields
 
 from octanogan import checks
 
+INTENSITY_REFERENCES = ("image", "retina")
+
 
 @dataclass
 class PreprocessConfig:
@@ -19,9 +21,13 @@ class PreprocessConfig:
     sampling, so such scans are preprocessed exactly as before.
     """
 
-    # Robust intensity normalisation: these volume percentiles map to -1 and +1.
+    # Robust intensity normalisation: these volume percentiles map to -1 and +1. With
+    # intensity_reference "retina" the high percentile is taken over the retina band (ILM to BM)
+    # once the boundaries are found, so how much vitreous and choroid an image holds does not
+    # change the retina's grey levels; "image" takes both over the whole volume.
     low_percentile: float = 1.0
     high_percentile: float = 99.5
+    intensity_reference: str = "retina"
     # Flattening: BM goes to row round(target_bm_fraction * depth), moved down if needed so that
     # the ILM keeps flat_margin_rows rows above it (a patch-grid margin, hence rows).
     target_bm_fraction: float = 0.75
@@ -78,8 +84,11 @@ class PreprocessConfig:
     max_patch_invalid: float = 0.05
 
     def __post_init__(self) -> None:
+        checks.choice("intensity_reference", self.intensity_reference, INTENSITY_REFERENCES)
         for item in fields(self):
             value = getattr(self, item.name)
+            if item.type == "str":
+                continue
             if item.type == "int":
                 checks.integer(item.name, value, 0)
             else:

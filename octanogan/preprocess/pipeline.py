@@ -60,7 +60,9 @@ def preprocess_volume(data: np.ndarray, config: PreprocessConfig | None = None,
     """Find export fill, normalise, detect ILM and BM, flatten BM to one row and mask the retina.
 
     Bright fill (e.g. white registration wedges) is left out of the intensity scale and shown
-    as background (-1), so it neither compresses the retina's contrast nor makes edges.
+    as background (-1), so it neither compresses the retina's contrast nor makes edges. With
+    ``intensity_reference="retina"`` the scale is set again once the retina is found (boundaries
+    are always found on the whole-image scale, so they do not depend on this setting).
     """
     config = config or PreprocessConfig()
     invalid = fill_mask(data)
@@ -72,6 +74,10 @@ def preprocess_volume(data: np.ndarray, config: PreprocessConfig | None = None,
     shifts, bm_row = flattening_shifts(ilm, bm, image.shape[1], config.target_bm_fraction,
                                        config.flat_margin_rows)
     band = retina_mask(ilm, bm, image.shape[1])
+    if config.intensity_reference == "retina":
+        image = normalize_intensity(data, config.low_percentile, config.high_percentile, ignore=bright,
+                                    high_from=band & ~invalid)
+        image[bright] = -1.0
     return Preprocessed(
         image=image,
         flat=flatten(image, shifts, fill=-1.0),
