@@ -215,8 +215,8 @@ def build_eval_dir(root: Path, shape: tuple[int, int, int] = (6, 64, 96), seed: 
     _csv(scores / "bscans.csv", ["volume_id", "bscan", "score", "qc_passed", "qc_reasons"], bscan_rows)
     scoring = {"inversion": {"mode": "iterative", "steps": 500, "hybrid_steps": 50, "lam": 0.1,
                              "norm": "l1", "lr": 0.05, "seed": 0},
-               "stride": 32, "batch_size": 256, "weighting": "uniform", "smooth_sigma": 0.0,
-               "top_fraction": 0.1, "patch_size": 64, "run_hash": "ab12" * 16,
+               "stride": 32, "batch_size": 256, "weighting": "uniform", "smooth_sigma": 4.0,
+               "anomaly_map": "darker", "top_fraction": 0.1, "patch_size": 64, "run_hash": "ab12" * 16,
                "versions": {"octanogan": "0.1.0", "torch": "2.8.0", "monai": "1.6.0"},
                "preprocess": {"flatten": True, "normalise": "percentile"}}
     (scores / "settings.json").write_text(json.dumps(scoring))

@@ -6,7 +6,9 @@ import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
+import numpy as np
 import pytest
 from report_fixture import INJECTED_ID, QC_BSCAN, build_eval_dir
 
@@ -167,6 +169,20 @@ def test_overlay_toggles_and_opacity(volume_page: Visit) -> None:
     assert page.is_visible("#contour-layer")
     page.uncheck("#contour-toggle")
     assert page.is_hidden("#contour-layer")
+
+
+def test_darker_map_has_its_own_colours_and_legend(volume_page: Visit) -> None:
+    """Hypo-reflective maps are drawn in a cold ramp, named in the legend, not in the heat colours."""
+    from PIL import Image
+
+    page = volume_page.page
+    assert page.inner_text("#map-title") == "Darker than expected"
+    assert "fluid" in page.inner_text("#map-note")
+    assert "cold" in page.get_attribute(".ramp-bar", "class")
+    source = page.get_attribute("#heat-layer", "src")
+    with Image.open(Path(unquote(urlparse(page.url).path)).parent / source) as heat:
+        palette = np.asarray(heat.getpalette()[3:3 * 20]).reshape(-1, 3)
+    assert (palette[:, 2] > palette[:, 0]).all()  # blue over red on every drawn level
 
 
 def test_enface_click_jumps_to_bscan(volume_page: Visit) -> None:

@@ -41,7 +41,19 @@ def test_maps_lie_on_the_input_grid(scored, tiny_cohort):
         values = np.asarray(anomaly.dataobj)
         mask = np.asarray(retina.dataobj).astype(bool)
         assert values.dtype == np.float32 and mask.any()
-        assert (values[mask] > 0).mean() > 0.99, "every retinal voxel is covered by a patch"
+        assert (values >= 0).all() and (values[mask] > 0).any()  # darker than G(z): 0 where brighter
+        assert (values[~mask] == 0).mean() > 0.5
+
+
+def test_every_retinal_voxel_is_covered_by_a_patch(tiny_run, tiny_cohort, tmp_path, cli):
+    """The absolute residual is > 0 wherever a patch reached: the grid covers the whole retina."""
+    out = tmp_path / "absolute"
+    result = cli("score", tiny_run, tiny_cohort, "--out", out, *FAST, "--map", "absolute", "--smooth", 0)
+    assert result.exit_code == 0, result.output
+    for row in load_manifest(tiny_cohort).query("split != 'train'").itertuples():
+        anomaly = np.asarray(nib.load(out / "maps" / f"{safe_name(row.volume_id)}_anomaly.nii.gz").dataobj)
+        retina = np.asarray(nib.load(out / "maps" / f"{safe_name(row.volume_id)}_retina.nii.gz").dataobj)
+        assert (anomaly[retina.astype(bool)] > 0).mean() > 0.99
 
 
 def test_tables_are_consistent(scored):

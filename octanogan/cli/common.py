@@ -6,6 +6,7 @@ import errno
 import functools
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -101,3 +102,38 @@ class PhaseBars:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def given_options(ctx: typer.Context, names: dict[str, str]) -> dict[str, Any]:
+    """The options typed on the command line (not left at their defaults), as ``{setting: value}``;
+    ``names`` maps the command's parameter names to setting names."""
+    def typed(param: str) -> bool:  # by name: typer's click may be its own copy
+        source = ctx.get_parameter_source(param)
+        return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")
+
+    return {setting: ctx.params[param] for param, setting in names.items() if typed(param)}
+
+
+def config_section(path: Path | None, section: str) -> dict[str, Any]:
+    """The ``section`` of a pipeline YAML given with ``--config`` (``{}`` without one, or when the
+    file has no such section), so that one file sets a whole study."""
+    from octanogan.config import load_yaml
+    from octanogan.errors import ConfigError
+
+    if path is None:
+        return {}
+    found = load_yaml(path).get(section)
+    if found is None:
+        return {}
+    if not isinstance(found, dict):
+        raise ConfigError(section, "must be a mapping of settings", path)
+    return dict(found)
+
+
+def with_config(ctx: typer.Context, path: Path | None, section: str, names: dict[str, str]) -> dict[str, Any]:
+    """Settings for one command: the defaults, then the YAML's ``section``, then typed options."""
+    return {**config_section(path, section), **given_options(ctx, names)}
+
+
+CONFIG = typer.Option(None, "--config", "-c", help="Pipeline YAML: this command takes its section "
+                                                    "(options typed here win).")

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import typer
 
-from octanogan.cli.common import handle_errors, progress
+from octanogan.cli.common import CONFIG, handle_errors, progress
 from octanogan.cli.score import (
+    ANOMALY_MAP,
     BATCH,
     DEVICE,
     HYBRID_STEPS,
@@ -20,17 +21,19 @@ from octanogan.cli.score import (
     STEPS,
     STRIDE,
     WEIGHTING,
-    score_config_from_options,
+    evaluation_config_from_cli,
+    score_config_from_cli,
 )
 from octanogan.device import DeviceName
 from octanogan.evaluation.config import EvaluationConfig
-from octanogan.scoring.config import Mode, Norm, Weighting
+from octanogan.scoring.config import AnomalyMap, Mode, Norm, Weighting
 
 EVALUATION = EvaluationConfig()
 
 
 @handle_errors
 def calibrate(
+    ctx: typer.Context,
     run_dir: Path = typer.Argument(..., help="Run folder written by 'octanogan train'."),
     manifest: Path = typer.Argument(..., help="Manifest whose healthy val volumes calibrate."),
     percentile: float = typer.Option(EVALUATION.healthy_percentile, "--percentile",
@@ -38,14 +41,18 @@ def calibrate(
     mode: Mode = MODE, steps: int = STEPS, hybrid_steps: int = HYBRID_STEPS, lam: float = LAMBDA,
     norm: Norm = NORM, lr: float = LR, stride: int = STRIDE, batch_size: int = BATCH,
     weighting: Weighting = WEIGHTING, smooth: float = SMOOTH, seed: int = SEED, device: DeviceName = DEVICE,
+    anomaly_map: AnomalyMap = ANOMALY_MAP,
+    config: Path | None = CONFIG,
 ) -> None:
     """Score the healthy val volumes once; store thresholds and settings in the run folder."""
     from octanogan.prediction.calibrate import calibrate_run
 
-    config = score_config_from_options(mode, steps, hybrid_steps, lam, norm, lr, stride, batch_size,
-                                       weighting, smooth, seed)
-    record = calibrate_run(run_dir, manifest, config, EvaluationConfig(healthy_percentile=percentile),
-                           device, progress=lambda rows: progress(rows, desc="calibrate", unit="vol"))
+    # scoring options are read from ctx, over the YAML's score: and evaluate: sections
+    settings = score_config_from_cli(ctx, config)
+    evaluation = evaluation_config_from_cli(ctx, config, {"percentile": "healthy_percentile"})
+    record = calibrate_run(run_dir, manifest, settings, evaluation, device,
+                           progress=lambda rows: progress(rows, desc="calibrate", unit="vol"))
+    percentile = evaluation.healthy_percentile
     levels = ", ".join(f"{k} {v:.4g}" for k, v in record["thresholds"].items())
     typer.echo(f"calibrated on {record['healthy']['n_volumes']} healthy val volume(s), "
                f"{percentile:g}th percentile: {levels} -> {Path(run_dir) / 'calibration.json'}")

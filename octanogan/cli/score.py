@@ -10,24 +10,38 @@ from pathlib import Path
 
 import typer
 
-from octanogan.cli.common import handle_errors, progress
+from octanogan.cli.common import CONFIG, handle_errors, progress, with_config
 from octanogan.device import DeviceName
 from octanogan.evaluation.config import EvaluationConfig
 from octanogan.outputs.evaluation import SCORES
-from octanogan.scoring.config import InversionConfig, Mode, Norm, ScoreConfig, Weighting
+from octanogan.scoring.config import AnomalyMap, InversionConfig, Mode, Norm, ScoreConfig, Weighting
 
 MODE_HELP = "iterative (AnoGAN, Γ Adam steps on z), encoder (f-AnoGAN) or hybrid (encoder, then steps)."
 INVERSION, SCORING, EVALUATION = InversionConfig(), ScoreConfig(), EvaluationConfig()
 
 
-def score_config_from_options(mode: str, steps: int, hybrid_steps: int, lam: float, norm: str,
-                              lr: float, stride: int, batch_size: int, weighting: str, smooth: float,
-                              seed: int) -> ScoreConfig:
-    """ScoreConfig from the shared scoring options of the CLI."""
-    inversion = InversionConfig(mode=mode, steps=steps, hybrid_steps=hybrid_steps, lam=lam, norm=norm,
-                                lr=lr, seed=seed)
-    return ScoreConfig(inversion=inversion, stride=stride, batch_size=batch_size, weighting=weighting,
-                       smooth_sigma=smooth)
+#: Scoring options of the CLI and the ``score:`` settings they set.
+SCORE_OPTIONS = {"mode": "mode", "steps": "steps", "hybrid_steps": "hybrid_steps", "lam": "lam",
+                 "norm": "norm", "lr": "lr", "stride": "stride", "batch_size": "batch_size",
+                 "weighting": "weighting", "smooth": "smooth_sigma", "seed": "seed",
+                 "anomaly_map": "anomaly_map"}
+
+
+def score_config_from_cli(ctx: typer.Context, config: Path | None) -> ScoreConfig:
+    """ScoreConfig: defaults, then the ``score:`` section of ``--config``, then typed options."""
+    from octanogan.pipeline import score_config
+
+    return score_config(with_config(ctx, config, "score", SCORE_OPTIONS),
+                        f"{config} [score]" if config else "command line")
+
+
+def evaluation_config_from_cli(ctx: typer.Context, config: Path | None,
+                               names: dict[str, str]) -> EvaluationConfig:
+    """EvaluationConfig: defaults, then the ``evaluate:`` section of ``--config``, then typed options."""
+    from octanogan.config import from_dict
+
+    return from_dict(EvaluationConfig, with_config(ctx, config, "evaluate", names),
+                     f"{config} [evaluate]" if config else "command line")
 
 
 def _parse_shard(text: str) -> tuple[int, int]:
@@ -77,7 +91,10 @@ STRIDE = typer.Option(SCORING.stride, "--stride", help="Distance between patch c
 BATCH = typer.Option(SCORING.batch_size, "--batch-size", help="Patches inverted together.")
 WEIGHTING = typer.Option(SCORING.weighting, "--weighting", help="Blending of overlapping patches.")
 SMOOTH = typer.Option(SCORING.smooth_sigma, "--smooth",
-                      help="Gaussian σ (pixels) for the residual map; 0: raw |x-G(z)|.")
+                      help="Gaussian σ (pixels) for the anomaly map; 0: per-pixel values.")
+ANOMALY_MAP = typer.Option(SCORING.anomaly_map, "--map",
+                           help="Per-voxel map: darker or brighter than G(z) after smoothing the signed "
+                                "difference, or the paper's absolute |x-G(z)|.")
 SEED = typer.Option(INVERSION.seed, "--seed", help="Seed for z₀ in iterative mode.")
 DEVICE = typer.Option("auto", "--device", help="Where to run.")
 KEEP_GOING = typer.Option(False, "--keep-going", help="Report and skip a bad volume instead of stopping.")
@@ -85,14 +102,17 @@ KEEP_GOING = typer.Option(False, "--keep-going", help="Report and skip a bad vol
 
 @handle_errors
 def score(
+    ctx: typer.Context,
     run_dir: Path = typer.Argument(..., help="Run folder written by 'octanogan train'."),
     manifest: Path = typer.Argument(..., help="Manifest CSV of the volumes to score."),
     out: Path = typer.Option(..., "--out", "-o", help="Scores folder (resumes if it exists)."),
     mode: Mode = MODE, steps: int = STEPS, hybrid_steps: int = HYBRID_STEPS, lam: float = LAMBDA,
     norm: Norm = NORM, lr: float = LR, stride: int = STRIDE, batch_size: int = BATCH,
     weighting: Weighting = WEIGHTING, smooth: float = SMOOTH, seed: int = SEED, device: DeviceName = DEVICE,
+    anomaly_map: AnomalyMap = ANOMALY_MAP,
     keep_going: bool = KEEP_GOING,
     shard: str = typer.Option("0/1", "--shard", help="i/N: score every N-th volume from i (parallel jobs)."),
+    config: Path | None = CONFIG,
 ) -> None:
     """Map every patch of the val and test volumes to the latent space; write anomaly maps.
 
@@ -101,14 +121,14 @@ def score(
     from octanogan.device import resolve_device
     from octanogan.distributed import process_group
 
-    config = score_config_from_options(mode, steps, hybrid_steps, lam, norm, lr, stride, batch_size,
-                                       weighting, smooth, seed)
+    settings = score_config_from_cli(ctx, config)  # the scoring options, read from ctx over the YAML
     with process_group(resolve_device(device)):
-        _run_scoring(run_dir, manifest, out, config, device, keep_going, shard)
+        _run_scoring(run_dir, manifest, out, settings, device, keep_going, shard)
 
 
 @handle_errors
 def evaluate(
+    ctx: typer.Context,
     run_dir: Path = typer.Argument(..., help="Run folder written by 'octanogan train'."),
     manifest: Path = typer.Argument(..., help="Manifest: val sets thresholds, test is evaluated."),
     annotations: Path = typer.Option(None, "--annotations", help="volume_id,annotation_path CSV."),
@@ -120,7 +140,9 @@ def evaluate(
     mode: Mode = MODE, steps: int = STEPS, hybrid_steps: int = HYBRID_STEPS, lam: float = LAMBDA,
     norm: Norm = NORM, lr: float = LR, stride: int = STRIDE, batch_size: int = BATCH,
     weighting: Weighting = WEIGHTING, smooth: float = SMOOTH, seed: int = SEED, device: DeviceName = DEVICE,
+    anomaly_map: AnomalyMap = ANOMALY_MAP,
     keep_going: bool = KEEP_GOING,
+    config: Path | None = CONFIG,
 ) -> None:
     """Score (or reuse scores), compute metrics with CIs, and write the HTML report."""
     from octanogan.device import resolve_device
@@ -128,14 +150,13 @@ def evaluate(
     from octanogan.io.manifest import load_manifest, require_labels
     from octanogan.pipeline import evaluate_stage, prepare_evaluation
 
-    config = score_config_from_options(mode, steps, hybrid_steps, lam, norm, lr, stride, batch_size,
-                                       weighting, smooth, seed)
-    evaluation = EvaluationConfig(n_bootstrap=n_bootstrap, seed=seed)
+    settings = score_config_from_cli(ctx, config)  # the scoring options, read from ctx over the YAML
+    evaluation = evaluation_config_from_cli(ctx, config, {"n_bootstrap": "n_bootstrap", "seed": "seed"})
     scores_dir = scores or out / SCORES
     require_labels(load_manifest(manifest), manifest)
     annotation_map, marker_map = prepare_evaluation(out, scores_dir, annotations, markers)
     with process_group(resolve_device(device)) as ranks:  # torchrun: the ranks share the scoring
-        manifest_table, _ = _run_scoring(run_dir, manifest, scores_dir, config, device, keep_going)
+        manifest_table, _ = _run_scoring(run_dir, manifest, scores_dir, settings, device, keep_going)
     if not ranks.is_main:
         return
     index = evaluate_stage(run_dir, manifest, manifest_table, scores_dir, out, annotations,

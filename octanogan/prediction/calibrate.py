@@ -63,6 +63,7 @@ def calibrated_score_config(calibration: dict[str, Any] | None) -> ScoreConfig:
     if calibration is None:
         return ScoreConfig()
     scoring = dict(calibration.get("scoring") or {})
+    scoring.setdefault("anomaly_map", "absolute")  # calibrations older than the setting used |x - G(z)|
     inversion = scoring.pop("inversion", {}) or {}
     return score_config({**scoring, **inversion}, "calibration.json")
 

@@ -26,7 +26,7 @@ def operating_point_title(point: str) -> str:
 METRIC_TITLES = {"auroc": "AUROC", "ap": "AP", "pro": "PRO", "sensitivity": "Sensitivity",
                  "specificity": "Specificity", "precision": "Precision", "recall": "Recall",
                  "dice": "Dice"}
-SCORING_KEYS = ("steps", "hybrid_steps", "lam", "norm", "patch_size", "stride", "smooth_sigma")
+SCORING_KEYS = ("steps", "hybrid_steps", "lam", "norm", "patch_size", "stride", "anomaly_map", "smooth_sigma")
 #: Settings that only mean something in some inversion modes.
 MODE_ONLY_KEYS = {"steps": "iterative", "hybrid_steps": "hybrid"}
 LONG_VALUE = 120

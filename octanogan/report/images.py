@@ -24,6 +24,9 @@ JPEG_QUALITY = 85
 HEAT_LEVELS = 64
 #: The heat-map colour ramp (dark red, orange, yellow) from faint to strong anomaly.
 HEAT_STOPS = ((0.55, 0.05, 0.05), (0.95, 0.35, 0.05), (1.0, 0.85, 0.2), (1.0, 1.0, 0.75))
+#: Darker-than-expected (hypo-reflective) maps: deep blue to cyan to white, never confused with heat.
+COLD_STOPS = ((0.05, 0.1, 0.45), (0.1, 0.4, 0.95), (0.3, 0.85, 1.0), (0.85, 1.0, 1.0))
+RAMPS = {"hot": HEAT_STOPS, "cold": COLD_STOPS}
 #: One colour per marker, readable on white charts and on grey B-scans alike.
 MARKER_COLOURS = ("#2196F3", "#00C853", "#D500F9", "#00BCD4", "#AEEA00", "#FF4081", "#8D6E63")
 OTHER_LABEL_COLOUR = "#B0BEC5"
@@ -84,17 +87,17 @@ def to_uint8(data: np.ndarray) -> np.ndarray:
     return np.clip((data - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
 
 
-def heat_ramp(t: np.ndarray) -> np.ndarray:
-    """RGB in [0, 1] along HEAT_STOPS for ``t`` in [0, 1]."""
-    stops = np.asarray(HEAT_STOPS)
+def heat_ramp(t: np.ndarray, ramp: str = "hot") -> np.ndarray:
+    """RGB in [0, 1] along the ramp's stops (``RAMPS``) for ``t`` in [0, 1]."""
+    stops = np.asarray(RAMPS[ramp])
     at = np.linspace(0.0, 1.0, len(stops))
     return np.stack([np.interp(t, at, stops[:, c]) for c in range(3)], axis=-1)
 
 
-def heat_palette() -> tuple[list[int], bytes]:
+def heat_palette(ramp: str = "hot") -> tuple[list[int], bytes]:
     """Palette (RGB) and per-entry alpha for heat indices; index 0 is fully transparent."""
     t = np.linspace(0.0, 1.0, HEAT_LEVELS - 1)
-    rgb = np.vstack([[0, 0, 0], np.round(heat_ramp(t) * 255)]).astype(int)
+    rgb = np.vstack([[0, 0, 0], np.round(heat_ramp(t, ramp) * 255)]).astype(int)
     alpha = np.concatenate([[0], np.round(110 + 145 * t)]).astype(np.uint8)
     return rgb.ravel().tolist(), alpha.tobytes()
 
@@ -139,12 +142,12 @@ def save_jpeg(grey: np.ndarray, path: Path) -> None:
                                          optimize=True, progressive=True)
 
 
-def enface_rgb(grey: np.ndarray, heat_top: np.ndarray, row_repeat: int) -> np.ndarray:
+def enface_rgb(grey: np.ndarray, heat_top: np.ndarray, row_repeat: int, ramp: str = "hot") -> np.ndarray:
     """Mean-intensity projection in grey with heat indices ``heat_top[n, width]`` blended over."""
     base = grey.astype(np.float32).mean(axis=1)
     lo, hi = np.percentile(base, [1, 99.5])
     base = np.clip((base - lo) / max(hi - lo, 1e-6), 0, 1)[..., None].repeat(3, axis=-1)
-    palette, alpha = heat_palette()
+    palette, alpha = heat_palette(ramp)
     colours = np.asarray(palette, np.float32).reshape(-1, 3) / 255
     weight = (np.frombuffer(alpha, np.uint8).astype(np.float32) / 255)[heat_top][..., None]
     blended = base * (1 - weight) + colours[heat_top] * weight

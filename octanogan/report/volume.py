@@ -92,18 +92,46 @@ def _patch_summary(ev: Evaluation, entry: VolumeEntry) -> tuple[int, int] | None
     return int((scores > threshold).sum()), int(scores.notna().sum())
 
 
+@dataclass(frozen=True)
+class MapLegend:
+    """How the volume page shows one kind of anomaly map (``ScoreConfig.anomaly_map``)."""
+
+    ramp: str
+    title: str
+    note: str
+
+
+MAP_LEGENDS = {
+    "darker": MapLegend("cold", "Darker than expected",
+                        "Blue: tissue darker than the model's healthy retina at this place "
+                        "(hypo-reflective: fluid, tissue under a lifted RPE, shadows)."),
+    "brighter": MapLegend("hot", "Brighter than expected",
+                          "Heat: tissue brighter than the model's healthy retina at this place "
+                          "(hyper-reflective: foci, exudates, fibrosis)."),
+    "absolute": MapLegend("hot", "Anomaly |x − G(z)|",
+                          "Heat: how far the tissue differs from the model's healthy retina, darker "
+                          "or brighter (the AnoGAN paper's residual)."),
+}
+
+
+def map_legend(ev: Evaluation) -> MapLegend:
+    """The legend of the scores' map; scores made before the setting existed hold |x - G(z)|."""
+    kind = str((ev.info.get("scoring") or {}).get("anomaly_map", "absolute"))
+    return MAP_LEGENDS.get(kind, MAP_LEGENDS["absolute"])
+
+
 def write_images(folder: Path, grey: np.ndarray, heat: np.ndarray, heat_top: np.ndarray,
                  contours: np.ndarray | None, contour_colours: list[str],
-                 layout: images.SpriteLayout, row_repeat: int) -> None:
+                 layout: images.SpriteLayout, row_repeat: int, ramp: str = "hot") -> None:
     """The four image files of a volume page."""
     images.save_jpeg(layout.tile(grey, edge=True), folder / "bscans.jpg")
-    palette, alpha = images.heat_palette()
+    palette, alpha = images.heat_palette(ramp)
     images.save_png(layout.tile(heat, edge=False), folder / "heat.png", palette, alpha)
     if contours is not None:
         rgb = [0, 0, 0] + [c for colour in contour_colours for c in images.hex_rgb(colour)]
         opaque = bytes([0] + [255] * len(contour_colours))
         images.save_png(layout.tile(contours, edge=False), folder / "contours.png", rgb, opaque)
-    images.save_png(images.enface_rgb(grey, heat_top, row_repeat), folder / "enface.png")
+    images.save_png(images.enface_rgb(grey, heat_top, row_repeat, ramp), folder / "enface.png")
 
 
 def _export_fill(ev: Evaluation, entry: VolumeEntry, data: np.ndarray) -> np.ndarray | None:
@@ -163,8 +191,9 @@ def build_volume_page(ev: Evaluation, entry: VolumeEntry, rank: int, folder: Pat
     fill = _export_fill(ev, entry, volume.data) if ev.map_path(entry, "geometry").is_file() else None
     if fill is not None:
         grey[fill] = FILL_GREY
+    shown = map_legend(ev)
     write_images(folder / entry.safe_id, grey, heat, heat_top, contours,
-                 [e.colour for e in legend], layout, row_repeat)
+                 [e.colour for e in legend], layout, row_repeat, shown.ramp)
     regions: list[Region] = []
     n_regions = 0
     if voxel_threshold is not None:
@@ -195,6 +224,7 @@ def build_volume_page(ev: Evaluation, entry: VolumeEntry, rank: int, folder: Pat
         "layout": layout,
         "enface_rows": row_repeat,
         "legend": legend,
+        "map": shown,
         "scale": scale,
         "scale_labels": (fmt_score(scale.lo), fmt_score(scale.hi)),
         "regions": regions,

@@ -11,7 +11,9 @@ from octanogan.io.vocabulary import SPLITS
 Mode = Literal["iterative", "encoder", "hybrid"]
 Norm = Literal["l1", "l2"]
 Weighting = Literal["uniform", "gaussian"]
+AnomalyMap = Literal["darker", "brighter", "absolute"]
 MODES, NORMS, WEIGHTINGS = get_args(Mode), get_args(Norm), get_args(Weighting)
+ANOMALY_MAPS = get_args(AnomalyMap)
 
 
 @dataclass
@@ -48,13 +50,21 @@ class InversionConfig:
 
 @dataclass
 class ScoreConfig:
-    """Everything that decides a score; recorded in ``SCORES/settings.json``."""
+    """Everything that decides a score; recorded in ``SCORES/settings.json``.
+
+    ``anomaly_map`` is what the per-voxel map shows (docs/scoring.md): ``darker`` (default) and
+    ``brighter`` smooth the signed difference x - G(z) first (σ = ``smooth_sigma``, so speckle
+    cancels and structure stays), then keep the part darker (fluid, tissue under a lifted RPE)
+    or brighter than the generator's healthy expectation; ``absolute`` is the paper's |x - G(z)|,
+    smoothed afterwards. Patch, B-scan and volume scores are the paper's A in every case.
+    """
 
     inversion: InversionConfig = field(default_factory=InversionConfig)
     stride: int = 32
     batch_size: int = 256
     weighting: str = "uniform"
-    smooth_sigma: float = 0.0
+    anomaly_map: str = "darker"
+    smooth_sigma: float = 4.0
     top_fraction: float = 0.1
     splits: tuple[str, ...] = ("val", "test")
 
@@ -64,6 +74,7 @@ class ScoreConfig:
         checks.integer("stride", self.stride, 1)
         checks.integer("batch_size", self.batch_size, 1)
         checks.choice("weighting", self.weighting, WEIGHTINGS)
+        checks.choice("anomaly_map", self.anomaly_map, ANOMALY_MAPS)
         checks.number("smooth_sigma", self.smooth_sigma, 0.0)
         checks.number("top_fraction", self.top_fraction, 0.0, 1.0, low_open=True)
         self.splits = tuple(self.splits)

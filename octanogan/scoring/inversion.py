@@ -2,7 +2,8 @@
 
 All three modes return the same :class:`Inversion`: the anomaly score
 ``A = (1-λ)·R + λ·D`` with ``R = Σ|x - G(z)|`` and ``D = Σ|f(x) - f(G(z))|`` (or squared
-differences with ``norm="l2"``), its two parts, the latents and the per-pixel residual.
+differences with ``norm="l2"``), its two parts, the latents, the per-pixel residual and the
+signed per-pixel difference ``x - G(z)``.
 
 Patches are inverted as a batch. With G and D in eval mode (BatchNorm uses running statistics)
 and a loss summed over patches, each patch's gradient depends only on its own latent, and Adam
@@ -28,6 +29,7 @@ class Inversion:
     feature: torch.Tensor  # [N] D
     residual_map: torch.Tensor  # [N, P, P] per-pixel |x - G(z)| (or squared)
     z: torch.Tensor  # [N, d]
+    difference: torch.Tensor  # [N, P, P] signed x - G(z): negative where x is darker than expected
 
 
 def _distance(a: torch.Tensor, b: torch.Tensor, norm: str) -> torch.Tensor:
@@ -94,5 +96,6 @@ class LatentInverter:
                 optimizer.step()
         with torch.no_grad():
             score, residual, feature, fake = self.losses(x, f_x, z)
+            difference = (x - fake)[:, 0]
             residual_map = _distance(x, fake, self.config.norm)[:, 0]
-        return Inversion(score, residual, feature, residual_map, z.detach())
+        return Inversion(score, residual, feature, residual_map, z.detach(), difference)

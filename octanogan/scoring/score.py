@@ -61,17 +61,27 @@ class VolumeScorer:
             batch = centres[begin : begin + self.config.batch_size]
             x = torch.from_numpy(cut_patches(prep.flat, batch, self.patch_size))
             result = self.inverter.invert(x[:, None].to(self.device))
-            stitcher.add(result.residual_map.cpu().numpy(), batch)
+            stitched = result.residual_map if self.config.anomaly_map == "absolute" else result.difference
+            stitcher.add(stitched.cpu().numpy(), batch)
             parts.append(np.stack([result.score.cpu().numpy(), result.residual.cpu().numpy(),
                                    result.feature.cpu().numpy()], axis=1))
         values = np.concatenate(parts) if parts else np.zeros((0, 3), np.float32)
         table = pd.DataFrame({"volume_id": volume_id, "bscan": centres[:, 0], "y": centres[:, 1],
                               "x": centres[:, 2], "score": values[:, 0], "residual": values[:, 1],
                               "feature": values[:, 2]}, columns=list(PATCH_COLUMNS))
-        anomaly = unflatten(self._smoothed(stitcher), prep.shifts, fill=0.0).astype(np.float32)
+        anomaly = unflatten(self._anomaly(stitcher), prep.shifts, fill=0.0).astype(np.float32)
         anomaly[prep.invalid] = 0.0  # export fill is not image: no anomaly there
         return VolumeScores(volume_id, table, anomaly, time.perf_counter() - start), prep
 
+
+    def _anomaly(self, stitcher: Stitcher) -> np.ndarray:
+        """The configured anomaly map from the stitched (absolute or signed) difference."""
+        smoothed = self._smoothed(stitcher)
+        if self.config.anomaly_map == "darker":
+            return np.maximum(-smoothed, 0.0)
+        if self.config.anomaly_map == "brighter":
+            return np.maximum(smoothed, 0.0)
+        return smoothed
 
     def _smoothed(self, stitcher: Stitcher) -> np.ndarray:
         """The stitched residual, optionally Gaussian-smoothed within each B-scan.
