@@ -47,10 +47,13 @@ class PhantomSpec:
     diseased: int = 4
     shape: tuple[int, int, int] = (49, 496, 512)
     seed: int = 0
+    speckle: str = "log"
 
     def __post_init__(self) -> None:
+        from octanogan.phantom.anatomy import SPECKLES
         from octanogan.phantom.volume import check_shape
 
+        checks.choice("speckle", self.speckle, SPECKLES)
         checks.integer("healthy", self.healthy, 0)
         checks.integer("diseased", self.diseased, 0)
         checks.integer("seed", self.seed, 0)
@@ -294,7 +297,7 @@ def _data_stage(data: DataSpec, out: Path,
     else:
         spec = data.phantom
         make_cohort(folder, n_healthy=spec.healthy, n_diseased=spec.diseased, shape=spec.shape,
-                    seed=spec.seed)
+                    seed=spec.seed, speckle=spec.speckle)
         echo(f"[phantom] cohort in {folder}")
     return folder / "manifest.csv", folder / "annotations.csv", folder / "markers.json"
 

@@ -34,6 +34,9 @@ def phantom(
         "none", "--artefacts", help="Real-world artefacts: none (clean phantom) or realistic (a random "
                                     "mix per volume: fill wedges, padding, tilt, bowl, vignetting, vessel "
                                     "shadows, low-SNR B-scans, optic disc, sizes; see docs/phantom.md)."),
+    speckle: Literal["log", "brightness"] = typer.Option(
+        "log", "--speckle", help="Speckle of even strength in grey levels (log), or grain that grows "
+                                 "with brightness, as in real exports (brightness; docs/phantom.md)."),
 ) -> None:
     """Write a synthetic macular SD-OCT cohort: NIfTI volumes, label maps, boundaries, manifest."""
     from octanogan.phantom import ArtefactConfig, make_cohort
@@ -47,7 +50,7 @@ def phantom(
     start = time.perf_counter()
     with progress(total=healthy + diseased, desc="phantom", unit="volume") as bar:
         manifest = make_cohort(out_dir, healthy, diseased, volume_shape, seed,
-                               on_volume=lambda _: bar.update(), artefacts=config)
+                               on_volume=lambda _: bar.update(), artefacts=config, speckle=speckle)
     seconds = time.perf_counter() - start
     n = healthy + diseased
     with_artefacts = "" if artefacts == "none" else f", {artefacts} artefacts"

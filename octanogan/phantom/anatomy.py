@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from octanogan.errors import OctanoganError
+
 FIELD_MM = 6.0  # en-face field of view along both the width and the B-scan axis
 RETINA_UM = 310.0  # approximate parafoveal ILM-BM thickness the layer table adds up to
 
@@ -342,14 +344,26 @@ def render(subject: Subject, grid: Grid, boundaries: np.ndarray, grays: np.ndarr
     return signal
 
 
-def add_speckle(signal: np.ndarray, rng: np.random.Generator, noise: float | np.ndarray) -> np.ndarray:
+SPECKLES = ("log", "brightness")
+#: With ``speckle="brightness"``: grey level at which the speckle has its nominal strength, and the
+#: least share of it kept in the darkest tissue.
+SPECKLE_REFERENCE_GRAY, SPECKLE_FLOOR = 120.0, 0.15
+
+
+def add_speckle(signal: np.ndarray, rng: np.random.Generator, noise: float | np.ndarray,
+                kind: str = "log") -> np.ndarray:
     """Multiplicative speckle on linear intensity, log compression, 8-bit quantisation.
 
     In the log-compressed (grey-level) domain multiplicative noise ``S`` adds ``noise * ln S``.
     ``S`` sums four exponential (fully developed speckle) samples over 2 x 2 pixels, a gamma-like
     variable whose grains span about two pixels, as in lightly averaged SD-OCT. ``noise`` is a
-    number, or a ``[B, 1, 1]`` array of one strength per B-scan.
+    number, or a ``[B, 1, 1]`` array of one strength per B-scan. ``kind="brightness"`` scales
+    the grain with the local grey level (``signal / SPECKLE_REFERENCE_GRAY``, at least
+    ``SPECKLE_FLOOR``), as real exports show it: bright layers grainy, dark fluid and nuclear
+    layers smooth, so the absolute residual |x - G(z)| is largest on bright tissue.
     """
+    if kind not in SPECKLES:
+        raise OctanoganError(f"speckle must be one of {SPECKLES}, got {kind!r}")
     n_b, depth, width = signal.shape
     exp = rng.standard_exponential((n_b, depth + 1, width + 1), dtype=np.float32)
     speckle = exp[:, :-1, :-1] + exp[:, 1:, :-1]
@@ -359,6 +373,8 @@ def add_speckle(signal: np.ndarray, rng: np.random.Generator, noise: float | np.
     np.log(speckle, out=speckle)
     speckle -= np.float32(speckle.mean(dtype=np.float64))
     speckle *= np.asarray(noise, np.float32)
+    if kind == "brightness":
+        speckle *= np.clip(signal / np.float32(SPECKLE_REFERENCE_GRAY), SPECKLE_FLOOR, None)
     speckle += signal
     np.clip(speckle, 0, 255, out=speckle)
     return np.rint(speckle, out=speckle)

@@ -97,6 +97,7 @@ def make_cohort(
     seed: int = 0,
     on_volume: Callable[[str], None] | None = None,
     artefacts: ArtefactConfig | None = None,
+    speckle: str = "log",
 ) -> Path:
     """Write a phantom cohort to ``out_dir`` and return its manifest path.
 
@@ -105,6 +106,7 @@ def make_cohort(
     or an unfinished cohort (see :func:`claim_cohort`). ``artefacts`` (e.g.
     ``ArtefactConfig.realistic()``) adds real-world artefacts drawn from each volume's seed; with
     artefact sizes or letterboxing, volumes differ in shape and spacing (the field stays 6 x 6 mm).
+    ``speckle="brightness"`` makes the speckle grain scale with the grey level, as in real exports.
     """
     out_dir = Path(out_dir)
     shape = check_shape(shape)
@@ -119,7 +121,7 @@ def make_cohort(
     for position, (volume_id, diseased, index, split) in enumerate(plan):
         eye = "OD" if position % 2 == 0 else "OS"
         volume = generate_volume(shape, volume_seed(seed, diseased, index), diseased, spacing, eye,
-                                 artefacts=artefacts)
+                                 artefacts=artefacts, speckle=speckle)
         affine = affine_from_spacing(volume.spacing_mm)
         image_path, label_path = f"images/{volume_id}.nii.gz", f"labels/{volume_id}_labels.nii.gz"
         write_nifti(volume.image, affine, out_dir / image_path, dtype=np.uint8)  # lossless: 0..255

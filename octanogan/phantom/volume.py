@@ -64,6 +64,7 @@ def generate_volume(
     spacing_mm: tuple[float, float, float] = DEFAULT_SPACING_MM,
     eye: str = "OD",
     artefacts: ArtefactConfig | None = None,
+    speckle: str = "log",
 ) -> PhantomVolume:
     """A phantom volume ``[B-scans, depth, width]``; the same seed gives the same bytes.
 
@@ -71,7 +72,8 @@ def generate_volume(
     a seed is its healthy volume plus lesions. ``eye="OS"`` mirrors the width axis (nasal left).
     ``artefacts`` adds real-world artefacts drawn from a fourth stream (the eye stays the same);
     ``None`` or ``ArtefactConfig.none()`` gives the clean phantom. An artefact size changes depth and
-    width (``spacing_mm`` then scales so that the field of view stays the same).
+    width (``spacing_mm`` then scales so that the field of view stays the same). ``speckle``
+    "brightness" makes the grain scale with the grey level (``anatomy.add_speckle``).
     """
     shape = check_shape(shape)
     if not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -105,7 +107,7 @@ def generate_volume(
     signal = anatomy.render(subject, grid, boundaries, grays, anatomy_rng)
     labels = paint_lesions(lesions, signal, boundaries)
     noise = subject.noise if extra is None else extra.degrade(subject, grid, signal, boundaries)
-    image = anatomy.add_speckle(signal, noise_rng, noise)
+    image = anatomy.add_speckle(signal, noise_rng, noise, speckle)
     anatomy.blank_columns(image, anatomy_rng)
     if extra is None:
         invalid = np.zeros(image.shape, bool)
