@@ -179,3 +179,45 @@ def test_real_topcon_bscans():
     assert np.all(thickness > 5)
     assert 40 < np.median(thickness) < 110  # macular retina at this crop's scale
     assert np.percentile(np.abs(np.diff(result.bm, axis=1)), 99) < 3  # BM is smooth
+
+
+def test_retina_reference_sets_the_scale_from_the_retina_and_keeps_the_boundaries():
+    from octanogan.phantom import generate_volume
+    from octanogan.preprocess import PreprocessConfig, preprocess_volume
+
+    volume = generate_volume((2, 256, 128), seed=3)
+    image = preprocess_volume(volume.image, PreprocessConfig(intensity_reference="image"), volume.spacing_mm)
+    retina = preprocess_volume(volume.image, PreprocessConfig(intensity_reference="retina"),
+                               volume.spacing_mm)
+    np.testing.assert_array_equal(image.ilm, retina.ilm)
+    np.testing.assert_array_equal(image.bm, retina.bm)
+    band = retina.retina_mask
+    assert np.percentile(retina.image[band], 99.5) == pytest.approx(1.0, abs=0.02)
+    # a crop with less vitreous and choroid: the retina keeps its grey levels with "retina" only
+    crop = volume.image[:, 40:200]
+    cropped = {ref: preprocess_volume(crop, PreprocessConfig(intensity_reference=ref), volume.spacing_mm)
+               for ref in ("image", "retina")}
+    shift = {ref: abs(np.median(p.image[p.retina_mask]) - np.median(full.image[full.retina_mask]))
+             for (ref, p), full in zip(cropped.items(), (image, retina))}
+    assert shift["retina"] <= shift["image"] + 1e-6
+
+
+def test_outside_retina_grey_leaves_only_the_retina_band_in_the_patches():
+    from octanogan.phantom import generate_volume
+    from octanogan.preprocess import PreprocessConfig, preprocess_volume
+
+    volume = generate_volume((2, 256, 128), seed=4)
+    kept = preprocess_volume(volume.image, PreprocessConfig(), volume.spacing_mm)
+    grey = preprocess_volume(volume.image, PreprocessConfig(outside_retina="grey"), volume.spacing_mm)
+    band = flatten(retina_band(kept), kept.shifts, fill=False)  # export fill included
+    np.testing.assert_array_equal(grey.flat[band], kept.flat[band])
+    assert (grey.flat[~band] == 0.0).all()
+    np.testing.assert_array_equal(grey.image, kept.image)  # the original geometry is untouched
+    with pytest.raises(OctanoganError, match="outside_retina"):
+        PreprocessConfig(outside_retina="black")
+
+
+def retina_band(prep) -> np.ndarray:
+    from octanogan.preprocess.pipeline import retina_mask
+
+    return retina_mask(prep.ilm, prep.bm, prep.image.shape[1])

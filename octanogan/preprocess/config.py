@@ -8,6 +8,7 @@ from dataclasses import dataclass, fields
 from octanogan import checks
 
 INTENSITY_REFERENCES = ("image", "retina")
+OUTSIDE_RETINA = ("keep", "grey")
 
 
 @dataclass
@@ -28,6 +29,10 @@ class PreprocessConfig:
     low_percentile: float = 1.0
     high_percentile: float = 99.5
     intensity_reference: str = "retina"
+    # What patches see outside the retina band (ILM to BM) of the flattened image: "keep" the
+    # vitreous and choroid, or "grey" them out (0, mid-grey), so the model learns retina only and
+    # cannot imitate dark fluid with the vitreous it has seen.
+    outside_retina: str = "keep"
     # Flattening: BM goes to row round(target_bm_fraction * depth), moved down if needed so that
     # the ILM keeps flat_margin_rows rows above it (a patch-grid margin, hence rows).
     target_bm_fraction: float = 0.75
@@ -85,6 +90,7 @@ class PreprocessConfig:
 
     def __post_init__(self) -> None:
         checks.choice("intensity_reference", self.intensity_reference, INTENSITY_REFERENCES)
+        checks.choice("outside_retina", self.outside_retina, OUTSIDE_RETINA)
         for item in fields(self):
             value = getattr(self, item.name)
             if item.type == "str":

@@ -78,9 +78,12 @@ def preprocess_volume(data: np.ndarray, config: PreprocessConfig | None = None,
         image = normalize_intensity(data, config.low_percentile, config.high_percentile, ignore=bright,
                                     high_from=band & ~invalid)
         image[bright] = -1.0
+    flat = flatten(image, shifts, fill=-1.0)
+    if config.outside_retina == "grey":
+        flat[~flatten(band, shifts, fill=False)] = 0.0
     return Preprocessed(
         image=image,
-        flat=flatten(image, shifts, fill=-1.0),
+        flat=flat,
         shifts=shifts,
         ilm=ilm,
         bm=bm,

@@ -1,7 +1,7 @@
 """Real-scan benchmark (not a test): boundaries and anomaly detection on ../shared/data.
 
     python tests/benchmarks/bench_real.py boundaries [--out-json real_boundaries.json]
-    python tests/benchmarks/bench_real.py anomaly --seeds 0 1 2 [--iterations 3500] [--work DIR]
+    python tests/benchmarks/bench_real.py anomaly --seeds 0 1 2 [--budget demo|quick] [--work DIR]
 
 The data is the development set in ../shared/data beside the repository (see its README.md); the
 script says so and exits 0 when it is absent. Set OMP_NUM_THREADS to the cores really free.
@@ -13,24 +13,23 @@ topcon_healthy_bscans, by rule (see FAILURE RULES below), with figures of every 
 (docs/figures/real_boundary_failures*.png) and of 12 random passing ones
 (docs/figures/real_boundary_ok.png).
 
-anomaly: the real CLI (extract, train, evaluate) on a manifest built from the data: train on
-kermany_crops/normal (every 5th crop held out as val), test on kermany_dev (NORMAL healthy, CNV/DME/
-DRUSEN diseased) and amd_drusen_dev (diseased, drusen masks as label maps). Reports volume-level
-AUROC of NORMAL against each kermany_dev disease and pooled (bootstrap CI), drusen voxel and patch
-AUROC from EVAL/metrics.csv, per seed and as mean (min-max) over seeds.
+anomaly: octanogan's extract, train and scorer with pipelines/demo.yaml's settings, trained on
+kermany_crops/normal (every 5th crop held back as healthy validation); fluid against the expert
+masks of duke_dme_dev (voxel, patch, B-scan), drusen of amd_drusen_dev (voxel), NORMAL against
+CNV/DME/DRUSEN of kermany_dev per image (bootstrap over patients), and the healthy-score ratios
+across exports, beside the trivial baselines and the study's other maps (real_study.py), per seed
+and as mean (min-max) over seeds.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
+import dataclasses
 import io
 import json
 import os
 import re
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -418,302 +417,107 @@ def boundaries(args: argparse.Namespace) -> None:
 
 # --- anomaly -----------------------------------------------------------------------------------
 
-KERMANY_DISEASES = ("CNV", "DME", "DRUSEN")
+#: Training budgets: "demo" is pipelines/demo.yaml's train section; "quick" the study's protocol.
+QUICK_BUDGET = {"iterations": 1500, "encoder_iterations": 600}
+SUMMARY_COLUMNS = {"fluid_voxel_auroc": "fluid voxel", "fluid_voxel_ap": "fluid voxel AP",
+                   "fluid_patch_auroc": "fluid patch", "fluid_bscan_auroc": "fluid B-scan",
+                   "drusen_voxel_auroc": "drusen voxel", "image_top_pooled": "image pooled",
+                   "image_top_CNV": "CNV", "image_top_DME": "DME", "image_top_DRUSEN": "DRUSEN",
+                   "ratio_kermany_normal": "ratio Kermany NORMAL", "ratio_duke_no_fluid": "ratio Duke"}
 
 
-def screen(paths: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """Files octanogan reads and preprocesses, and those it refuses (with the reason)."""
-    kept, refused = [], []
-    for path in paths:
-        try:
-            preprocess_file(path)
-        except Exception as exc:
-            refused.append((path, f"{type(exc).__name__}: {exc}"))
-        else:
-            kept.append(path)
-    return kept, refused
+def demo_settings(budget: str) -> tuple[dict[str, Any], dict[str, Any], Any]:
+    """Extraction, training and scoring settings of pipelines/demo.yaml (the defaults a user gets)."""
+    import yaml
+
+    from octanogan.pipeline import score_config
+
+    pipeline = yaml.safe_load((REPO / "pipelines" / "demo.yaml").read_text())
+    train = {k: v for k, v in pipeline["train"].items() if k not in ("seed", "checkpoint_every")}
+    if budget == "quick":
+        train.update(QUICK_BUDGET)
+    return pipeline["extract"], train, score_config(pipeline["score"], "pipelines/demo.yaml")
 
 
-def drusen_label_map(image: Path, mask: Path, out: Path) -> Path:
-    """The drusen mask as a uint8 NIfTI label map (1 = drusen) on its image's grid."""
-    from PIL import Image
-
-    from octanogan.io import read_volume, write_nifti
-
-    volume = read_volume(image)
-    _, height, width = volume.shape
-    with Image.open(mask) as handle:
-        handle = handle.convert("L")
-        if handle.size != (width, height):
-            handle = handle.resize((width, height), Image.NEAREST)
-        labels = (np.asarray(handle) > 0).astype(np.uint8)
-    return write_nifti(labels[None], volume.affine, out, dtype=np.uint8)
+def value_of(cell: Any) -> float:
+    value = cell[0] if isinstance(cell, (list, tuple)) else cell
+    return float(value) if value is not None else float("nan")
 
 
-def build_cohort(data_dir: Path, val_every: int) -> dict[str, Any]:
-    """manifest.csv, annotations.csv, markers.json and label maps in ``data_dir``."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    rows: list[dict[str, str]] = []
-    diagnosis: dict[str, str] = {}
-    crops, refused_crops = screen(image_files(DATA / "kermany_crops" / "normal"))
-    for i, path in enumerate(crops):
-        split = "val" if i % val_every == val_every - 1 else "train"
-        rows.append({"volume_id": f"crop_{path.stem}", "path": str(path), "label": "healthy", "split": split})
-    with open(DATA / "kermany_dev" / "labels.csv", newline="") as handle:
-        labels = list(csv.DictReader(handle))
-    by_path = {DATA / "kermany_dev" / row["image"]: row for row in labels}
-    dev, refused_dev = screen(sorted(by_path, key=natural_key))
-    for path in dev:
-        row = by_path[path]
-        label = "healthy" if row["diagnosis"].upper() == "NORMAL" else "diseased"
-        diagnosis[path.stem] = row["diagnosis"].upper()
-        rows.append({"volume_id": path.stem, "path": str(path), "label": label, "split": "test"})
-    amd, refused_amd = screen(image_files(DATA / "amd_drusen_dev" / "images"))
-    annotations = []
-    for path in amd:
-        mask = DATA / "amd_drusen_dev" / "masks" / path.name
-        if not mask.is_file():
-            refused_amd.append((path, "no mask"))
-            continue
-        target = drusen_label_map(path, mask, data_dir / "labels" / f"{path.stem}.nii.gz")
-        rows.append({"volume_id": path.stem, "path": str(path), "label": "diseased", "split": "test",
-                     "annotation_path": str(target)})
-        annotations.append({"volume_id": path.stem, "annotation_path": str(target)})
-        diagnosis[path.stem] = "AMD_DRUSEN_SET"
-    columns = ["volume_id", "path", "label", "split", "annotation_path"]
-    with open(data_dir / "manifest.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, columns)
-        writer.writeheader()
-        writer.writerows({c: row.get(c, "") for c in columns} for row in rows)
-    with open(data_dir / "annotations.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, ["volume_id", "annotation_path"])
-        writer.writeheader()
-        writer.writerows(annotations)
-    (data_dir / "markers.json").write_text(json.dumps({"1": "drusen"}) + "\n")
-    count = {split: sum(r["split"] == split for r in rows) for split in ("train", "val", "test")}
-    return {"manifest": data_dir / "manifest.csv", "annotations": data_dir / "annotations.csv",
-            "markers": data_dir / "markers.json", "diagnosis": diagnosis, "count": count,
-            "n_kermany_dev": len(dev), "n_amd": len(annotations),
-            "refused": [(str(p.relative_to(DATA)), why)
-                        for p, why in refused_crops + refused_dev + refused_amd]}
-
-
-def octanogan(args: list[str], log: Path) -> tuple[int, str, str, float]:
-    """``python -m octanogan ARGS``: exit code, stdout, stderr and seconds; output kept in ``log``."""
-    command = [sys.executable, "-m", "octanogan", *args]
-    log.parent.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    # not run from the repository: `-m` puts the working folder first on sys.path, and PYTHONPATH
-    # (e.g. a checkout of another commit) should decide which octanogan runs, as it does here
-    done = subprocess.run(command, capture_output=True, text=True, cwd=log.parent)
-    seconds = time.perf_counter() - start
-    log.write_text(f"$ {' '.join(command)}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}\n"
-                   f"--- exit {done.returncode} after {seconds:.1f} s\n")
-    return done.returncode, done.stdout, done.stderr, seconds
-
-
-def stage(args: list[str], log: Path) -> tuple[str, str, float]:
-    """Run a stage; a failure prints the stage's own error verbatim and stops the seed."""
-    code, out, err, seconds = octanogan(args, log)
-    if code != 0:
-        tail = "\n".join(err.strip().splitlines()[-15:])
-        raise RuntimeError(f"`octanogan {args[0]}` exited {code} after {seconds:.1f} s (log: {log}):\n{tail}")
-    return out, err, seconds
-
-
-def bootstrap_auroc(healthy: np.ndarray, diseased: np.ndarray, n: int,
-                    seed: int) -> tuple[float, float, float]:
-    """AUROC and a 95 % percentile bootstrap CI (each class resampled with replacement)."""
-    from sklearn.metrics import roc_auc_score
-
-    if len(healthy) == 0 or len(diseased) == 0:
-        return float("nan"), float("nan"), float("nan")
-    truth = np.r_[np.zeros(len(healthy)), np.ones(len(diseased))]
-    value = float(roc_auc_score(truth, np.r_[healthy, diseased]))
-    rng = np.random.default_rng(seed)
-    draws = [roc_auc_score(truth, np.r_[rng.choice(healthy, len(healthy)),
-                                        rng.choice(diseased, len(diseased))]) for _ in range(n)]
-    low, high = np.percentile(draws, [2.5, 97.5]) if draws else (float("nan"), float("nan"))
-    return value, float(low), float(high)
-
-
-def metric(table: Any, level: str, marker: str, name: str = "auroc") -> dict[str, float] | None:
-    pick = table[(table["level"] == level) & (table["marker"] == marker) & (table["metric"] == name)
-                 & (table["operating_point"].fillna("") == "")]
-    if pick.empty:
-        return None
-    row = pick.iloc[0]
-    return {"value": float(row["value"]), "ci_low": float(row["ci_low"]), "ci_high": float(row["ci_high"]),
-            "n_pos": int(row["n_pos"]), "n_neg": int(row["n_neg"])}
-
-
-def read_results(eval_dir: Path, diagnosis: dict[str, str], n_bootstrap: int, seed: int) -> dict[str, Any]:
-    import pandas as pd
-
-    volumes = pd.read_csv(eval_dir / "scores" / "volumes.csv", dtype={"volume_id": str})
-    volumes["diagnosis"] = volumes["volume_id"].map(diagnosis)
-    scores = {name: group["score"].to_numpy(float) for name, group in volumes.groupby("diagnosis")}
-    normal = scores.get("NORMAL", np.empty(0))
-    results: dict[str, Any] = {}
-    for disease in KERMANY_DISEASES:
-        results[f"volume NORMAL vs {disease}"] = bootstrap_auroc(normal, scores.get(disease, np.empty(0)),
-                                                                 n_bootstrap, seed)
-    kermany = np.concatenate([scores.get(d, np.empty(0)) for d in KERMANY_DISEASES])
-    results["volume NORMAL vs kermany pooled"] = bootstrap_auroc(normal, kermany, n_bootstrap, seed)
-    results["volume NORMAL vs AMD drusen set"] = bootstrap_auroc(
-        normal, scores.get("AMD_DRUSEN_SET", np.empty(0)), n_bootstrap, seed)
-    table = pd.read_csv(eval_dir / "metrics.csv", dtype={"operating_point": str})
-    # metrics.csv: positives are amd_drusen_dev's drusen; negatives are their background and every
-    # healthy test volume (kermany_dev NORMAL counts as all background); the volume row pools all
-    for label, (level, marker) in {"volume pooled, all test (metrics.csv)": ("volume", "pooled"),
-                                   "voxel drusen (metrics.csv)": ("voxel", "drusen"),
-                                   "patch drusen (metrics.csv)": ("patch", "drusen"),
-                                   "B-scan drusen (metrics.csv)": ("bscan", "drusen")}.items():
-        row = metric(table, level, marker)
-        results[label] = (row["value"], row["ci_low"], row["ci_high"]) if row else (float("nan"),) * 3
-    results["_scored_test_volumes"] = int((volumes["split"] == "test").sum())
-    record = json.loads((eval_dir / "evaluation.json").read_text())
-    results["_outside_retina"] = record.get("annotated_voxels_outside_retina", {})
-    results["_warnings"] = record.get("warnings", [])
-    return results
-
-
-def anomaly_seed(args: argparse.Namespace, cohort: dict[str, Any], store: Path, seed: int,
-                 work: Path) -> dict[str, Any]:
-    run_dir, eval_dir = work / f"seed{seed}" / "run", work / f"seed{seed}" / "eval"
-    logs = work / f"seed{seed}" / "logs"
-    train_args = ["train", str(store), "--out", str(run_dir), "--iterations", str(args.iterations),
-                  "--encoder-iterations", str(args.encoder_iterations), "--batch-size", str(args.batch_size),
-                  "--base-channels", str(args.base_channels), "--latent-dim", str(args.latent_dim),
-                  "--seed", str(seed), "--device", args.device, "--flip" if args.flip else "--no-flip",
-                  "--overwrite"]
-    _, _, train_seconds = stage(train_args, logs / "train.log")
-    print(f"  seed {seed}: trained in {train_seconds:.0f} s", flush=True)
-    eval_args = ["evaluate", str(run_dir), str(cohort["manifest"]),
-                 "--annotations", str(cohort["annotations"]), "--markers", str(cohort["markers"]),
-                 "--out", str(eval_dir), "--device", args.device, "--mode", args.mode,
-                 "--hybrid-steps", str(args.hybrid_steps), "--stride", str(args.score_stride),
-                 "--smooth", str(args.smooth), "--n-bootstrap", str(args.n_bootstrap), "--seed", str(seed),
-                 "--keep-going"]
-    if eval_dir.exists():  # scores of an earlier run in the same --work would be reused: start afresh
-        shutil.rmtree(eval_dir)
-    code, _, eval_err, eval_seconds = octanogan(eval_args, logs / "evaluate.log")
-    skipped = re.findall(r"^skipped (.+?): (.*)$", eval_err, flags=re.M)
-    if code != 0 and skipped:
-        # evaluate needs every test volume scored: drop the ones octanogan refused and evaluate again
-        import pandas as pd
-
-        manifest = pd.read_csv(cohort["manifest"], dtype=str, keep_default_na=False)
-        kept = manifest[~manifest["volume_id"].isin([vid for vid, _ in skipped])]
-        reduced = work / f"seed{seed}" / "manifest_scored.csv"
-        kept.to_csv(reduced, index=False)
-        eval_args[2] = str(reduced)
-        code, _, eval_err, more = octanogan(eval_args, logs / "evaluate_again.log")
-        eval_seconds += more
-    if code != 0:
-        tail = "\n".join(eval_err.strip().splitlines()[-15:])
-        raise RuntimeError(f"`octanogan evaluate` exited {code} (log: {logs}):\n{tail}")
-    print(f"  seed {seed}: scored and evaluated in {eval_seconds:.0f} s"
-          + (f"; octanogan skipped {len(skipped)} volume(s)" if skipped else ""), flush=True)
-    results = read_results(eval_dir, cohort["diagnosis"], args.n_bootstrap, seed)
-    results["_seconds"] = {"train": train_seconds, "evaluate": eval_seconds}
-    results["_skipped"] = skipped
-    return results
-
-
-def print_anomaly_table(per_seed: dict[int, dict[str, Any]]) -> dict[str, Any]:
+def summarise(per_seed: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """Mean, min and max over seeds of every number of every map."""
     seeds = sorted(per_seed)
-    names = [k for k in per_seed[seeds[0]] if not k.startswith("_")]
-    width = max(len(n) for n in names) + 2
-    print(f"{'AUROC':<{width}}" + "".join(f"{'seed ' + str(s):>22}" for s in seeds)
-          + f"{'mean (min-max)':>24}")
-    summary = {}
-    for name in names:
-        cells, values = "", []
-        for s in seeds:
-            value, low, high = per_seed[s][name]
-            values.append(value)
-            cells += f"{value:>8.3f} [{low:.2f}-{high:.2f}]" if np.isfinite(value) else f"{'n/a':>22}"
-        finite = [v for v in values if np.isfinite(v)]
-        spread = (f"{np.mean(finite):.3f} ({min(finite):.3f}-{max(finite):.3f})" if finite else "n/a")
-        summary[name] = {"mean": float(np.mean(finite)) if finite else None,
-                         "min": min(finite) if finite else None, "max": max(finite) if finite else None,
-                         "per_seed": {str(s): list(per_seed[s][name]) for s in seeds}}
-        print(f"{name:<{width}}{cells}{spread:>24}")
+    summary: dict[str, Any] = {}
+    for name, row in per_seed[seeds[0]].items():
+        if name.startswith("_"):
+            continue
+        summary[name] = {}
+        for metric in row:
+            values = [value_of(per_seed[s][name].get(metric)) for s in seeds]
+            finite = [v for v in values if np.isfinite(v)]
+            summary[name][metric] = {"mean": float(np.mean(finite)) if finite else None,
+                                     "min": min(finite) if finite else None,
+                                     "max": max(finite) if finite else None,
+                                     "per_seed": dict(zip(map(str, seeds), values))}
+    baselines = [per_seed[s]["_image_baselines"] for s in seeds]
+    summary["_image_baselines"] = {k: value_of(v) for k, v in baselines[0].items()}
     return summary
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    print(f"{'map':<20}" + "".join(f"{title:>22}" for title in SUMMARY_COLUMNS.values()))
+    for name, row in summary.items():
+        if name.startswith("_"):
+            continue
+        cells = ""
+        for metric in SUMMARY_COLUMNS:
+            cell = row.get(metric)
+            cells += (f"{cell['mean']:>8.3f} ({cell['min']:.3f}-{cell['max']:.3f})" if cell and
+                      cell["mean"] is not None else f"{'-':>22}")
+        print(f"{name:<20}{cells}")
+    base = summary["_image_baselines"]
+    for key in ("max_thickness", "retina_darkness"):
+        print(f"whole-image baseline {key}: pooled {base[key + '_pooled']:.3f}, "
+              + ", ".join(f"{d} {base[f'{key}_{d}']:.3f}" for d in ("CNV", "DME", "DRUSEN")))
 
 
 def anomaly(args: argparse.Namespace) -> None:
     require_data()
+    import real_study
+    import torch
+
+    from octanogan.preprocess import PreprocessConfig
+
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     start = time.perf_counter()
+    extract, train, score = demo_settings(args.budget)
     work_context = (contextlib.nullcontext(str(args.work)) if args.work
                     else tempfile.TemporaryDirectory(prefix="bench_real_"))
+    per_seed: dict[int, dict[str, Any]] = {}
     with work_context as work_name:
         work = Path(work_name).resolve()
         work.mkdir(parents=True, exist_ok=True)
-        cohort = build_cohort(work / "data", args.val_every)
-        print(f"cohort: {cohort['count']['train']} train + {cohort['count']['val']} val crops "
-              f"(kermany_crops/normal), {cohort['n_kermany_dev']} kermany_dev + {cohort['n_amd']} "
-              f"amd_drusen_dev test B-scans; refused by octanogan before the run: {len(cohort['refused'])}")
-        for path, why in cohort["refused"]:
-            print(f"  refused: {path}: {why}")
-        store = work / "store"
-        if store.exists():
-            shutil.rmtree(store)
-        extract_out, _, extract_seconds = stage(
-            ["extract", str(cohort["manifest"]), "--out", str(store), "--keep-going",
-             "--patch-size", str(args.patch_size),
-             "--stride", str(args.stride)], work / "logs" / "extract.log")
-        n_patches = json.loads((store / "settings.json").read_text())["n_patches"]
-        print(f"extract: {extract_out.strip()}", flush=True)
-        per_seed, failures = {}, {}
         for seed in args.seeds:
-            try:
-                per_seed[seed] = anomaly_seed(args, cohort, store, seed, work)
-            except RuntimeError as exc:
-                failures[seed] = str(exc)
-                print(f"  seed {seed} FAILED: {exc}", flush=True)
-        wall = time.perf_counter() - start
-        print(f"\ntraining budget: {args.iterations} GAN + {args.encoder_iterations} encoder iterations, "
-              f"batch {args.batch_size}, base_channels {args.base_channels}, latent {args.latent_dim}, "
-              f"on {n_patches} patches {args.patch_size}x{args.patch_size} (extract stride {args.stride}, "
-              f"{extract_seconds:.0f} s); scoring {args.mode}"
-              + (f" ({args.hybrid_steps} steps)" if args.mode == "hybrid" else "")
-              + f", stride {args.score_stride}, smooth {args.smooth:g}")
-        for seed, results in per_seed.items():
-            seconds = results["_seconds"]
-            print(f"seed {seed}: train {seconds['train']:.0f} s, score+evaluate {seconds['evaluate']:.0f} s, "
-                  f"{results['_scored_test_volumes']} test volumes scored"
-                  + (f", skipped by octanogan: {len(results['_skipped'])}" if results["_skipped"] else ""))
-            for vid, why in results["_skipped"]:
-                print(f"  skipped {vid}: {why}")
-            if results["_outside_retina"]:
-                print(f"  annotated voxels outside the retina mask (not in voxel metrics): "
-                      f"{results['_outside_retina']}")
-            for warning in results["_warnings"]:
-                print(f"  evaluation warning: {warning}")
-        summary = {}
-        if per_seed:
-            print(f"\nAUROC [95 % bootstrap CI]; 'NORMAL vs' rows from EVAL/scores/volumes.csv "
-                  f"({args.n_bootstrap} resamples within each class); metrics.csv rows: drusen of "
-                  "amd_drusen_dev against its background and the healthy test volumes")
-            summary = print_anomaly_table(per_seed)
-        print(f"wall time {wall:.0f} s" + (f"; work folder {work}" if args.work else ""))
-        if args.out_json:
-            record = {"settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
-                                   if k != "func"},
-                      "cohort": {"count": cohort["count"], "n_kermany_dev": cohort["n_kermany_dev"],
-                                 "n_amd": cohort["n_amd"], "refused": cohort["refused"]},
-                      "n_patches": n_patches, "extract_seconds": extract_seconds, "wall_seconds": wall,
-                      "summary": summary, "failures": {str(k): v for k, v in failures.items()},
-                      "seconds": {str(s): r["_seconds"] for s, r in per_seed.items()},
-                      "annotated_voxels_outside_retina": {str(s): r["_outside_retina"]
-                                                          for s, r in per_seed.items()}}
-            args.out_json.parent.mkdir(parents=True, exist_ok=True)
-            args.out_json.write_text(json.dumps(record, indent=1) + "\n")
-            print(f"wrote {args.out_json}")
-    if failures:
-        sys.exit(1)
+            per_seed[seed] = real_study.run_protocol(
+                work, seed, PreprocessConfig(), extract["patch_size"], extract["stride"],
+                score_stride=score.stride, sigma=score.smooth_sigma, train_settings=train,
+                n_bootstrap=args.n_bootstrap, product=score,
+                log=lambda line: print(line, flush=True))
+    wall = time.perf_counter() - start
+    summary = summarise(per_seed)
+    print(f"\nbudget {args.budget}: train {train}; scoring {dataclasses.asdict(score)}")
+    print("mean (min-max) over seeds " + ", ".join(map(str, args.seeds))
+          + "; 'product' is octanogan's own scorer with these settings, the rest are the study's "
+            "maps from one encoder inversion of the same model (tests/benchmarks/real_study.py)")
+    print_summary(summary)
+    print(f"wall time {wall:.0f} s")
+    if args.out_json:
+        record = {"budget": args.budget, "train": train, "score": dataclasses.asdict(score),
+                  "seeds": args.seeds, "wall_seconds": wall, "summary": summary,
+                  "per_seed": {str(s): r for s, r in per_seed.items()}}
+        args.out_json.parent.mkdir(parents=True, exist_ok=True)
+        args.out_json.write_text(json.dumps(record, indent=1, default=float) + "\n")
+        print(f"wrote {args.out_json}")
 
 
 def main() -> None:
@@ -735,27 +539,16 @@ def main() -> None:
     b.add_argument("--seed", type=int, default=0, help="seed of the random passing B-scans shown")
     b.set_defaults(func=boundaries)
 
-    a = commands.add_parser("anomaly", help="extract, train, evaluate on the real scans, per seed",
+    a = commands.add_parser("anomaly", help="octanogan's maps and the trivial baselines, per seed",
                             formatter_class=defaults,
-                            description="The real CLI (extract, train, evaluate) on kermany_crops/normal "
-                                        "(train/val), kermany_dev and amd_drusen_dev (test).")
+                            description="Train on kermany_crops/normal with pipelines/demo.yaml's settings; "
+                                        "fluid (duke_dme_dev), drusen (amd_drusen_dev) and whole images "
+                                        "(kermany_dev) against the trivial baselines.")
     a.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    a.add_argument("--iterations", type=int, default=3500, help="GAN iterations")
-    a.add_argument("--encoder-iterations", type=int, default=1200)
-    a.add_argument("--patch-size", type=int, default=64)
-    a.add_argument("--stride", type=int, default=16, help="extraction stride")
-    a.add_argument("--base-channels", type=int, default=16)
-    a.add_argument("--latent-dim", type=int, default=64)
-    a.add_argument("--batch-size", type=int, default=64)
-    a.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True)
-    a.add_argument("--mode", default="hybrid", choices=("encoder", "hybrid", "iterative"))
-    a.add_argument("--hybrid-steps", type=int, default=20)
-    a.add_argument("--score-stride", type=int, default=32)
-    a.add_argument("--smooth", type=float, default=4.0, help="smooth_sigma of the anomaly maps")
-    a.add_argument("--n-bootstrap", type=int, default=500)
-    a.add_argument("--val-every", type=int, default=5, help="every N-th normal crop is held out as val")
-    a.add_argument("--device", default="cpu")
-    a.add_argument("--work", type=Path, help="keep everything here (default: a temporary folder)")
+    a.add_argument("--budget", choices=("demo", "quick"), default="demo",
+                   help="demo: pipelines/demo.yaml's iterations; quick: 1500 + 600 (the study's protocol)")
+    a.add_argument("--n-bootstrap", type=int, default=200)
+    a.add_argument("--work", type=Path, help="keep stores and runs here (default: a temporary folder)")
     a.add_argument("--out-json", type=Path)
     a.set_defaults(func=anomaly)
 
