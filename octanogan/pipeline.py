@@ -34,7 +34,7 @@ from octanogan.outputs import run as run_layout
 from octanogan.outputs.folder import claim_output, write_marker
 from octanogan.scoring.config import InversionConfig, ScoreConfig
 
-SECTIONS = ("description", "data", "extract", "train", "score", "evaluate")
+SECTIONS = ("description", "data", "extract", "train", "score", "evaluate", "predict")
 INVERSION_KEYS = tuple(f.name for f in dataclasses.fields(InversionConfig))
 DATA_KEYS = ("phantom", "manifest", "annotations", "markers")
 
@@ -134,6 +134,7 @@ def load_pipeline(path: str | Path, device: str) -> Pipeline:
     """Read and validate every section of a pipeline YAML before anything runs."""
     from octanogan.evaluation import EvaluationConfig
     from octanogan.patches.extract import ExtractConfig
+    from octanogan.prediction.predict import PredictOptions
     from octanogan.training.config import TrainConfig
 
     path = Path(path)
@@ -146,6 +147,7 @@ def load_pipeline(path: str | Path, device: str) -> Pipeline:
         value = spec.get(name)
         return {} if value is None else value
 
+    from_dict(PredictOptions, section("predict"), f"{path} [predict]")  # read by `predict --config`
     train = section("train")
     if isinstance(train, dict):
         train = {"device": device, **train}

@@ -147,3 +147,29 @@ def test_bad_calibration_and_bad_out_are_one_line_errors(tiny_run, tiny_cohort, 
     inside = cli("predict", run, tiny_cohort.parent, "--out", tiny_cohort.parent / "pred")
     assert inside.exit_code == 2 and "error:" in inside.output
     assert not (tiny_cohort.parent / "pred").exists() and not (tmp_path / "pred").exists()
+
+
+def test_predict_config_sets_uncalibrated_scoring_and_guards_a_calibration(tiny_run, tiny_cohort,
+                                                                           tmp_path, cli):
+    run = _uncalibrated(tiny_run, tmp_path)
+    image = tiny_cohort.parent / "images" / "diseased_000.nii.gz"
+    pipeline = tmp_path / "study.yaml"
+    pipeline.write_text("predict: {keep_names: true, device: cpu}\n"
+                        "score: {mode: encoder, stride: 16, anomaly_map: brighter}\n")
+    result = cli("predict", run, image, "--out", tmp_path / "pred", "--config", pipeline)
+    assert result.exit_code == 0, result.output
+    settings = json.loads((tmp_path / "pred" / "scores" / "settings.json").read_text())
+    assert settings["anomaly_map"] == "brighter" and settings["inversion"]["mode"] == "encoder"
+    assert settings["stride"] == 16
+    assert pd.read_csv(tmp_path / "pred" / "predictions.csv")["volume_id"].tolist() == ["diseased_000"]
+
+    calibrated = cli("calibrate", run, tiny_cohort, *ENCODER, "--map", "darker")
+    assert calibrated.exit_code == 0, calibrated.output
+    refused = cli("predict", run, image, "--out", tmp_path / "again", "--config", pipeline)
+    errors = [line for line in refused.output.splitlines() if line.startswith("error:")]
+    assert refused.exit_code == 2 and len(errors) == 1, refused.output
+    assert "anomaly_map, stride" in errors[0] and "calibration.json" in errors[0]
+    assert not (tmp_path / "again").exists()
+    pipeline.write_text("predict: {device: gpu}\n")
+    bad = cli("predict", run, image, "--out", tmp_path / "again", "--config", pipeline)
+    assert bad.exit_code == 2 and "'device'" in bad.output and not (tmp_path / "again").exists()

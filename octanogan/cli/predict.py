@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from octanogan.cli.common import CONFIG, handle_errors, progress
+from octanogan.cli.common import CONFIG, config_section, handle_errors, progress, with_config
 from octanogan.cli.score import (
     ANOMALY_MAP,
     BATCH,
@@ -60,6 +60,7 @@ def calibrate(
 
 @handle_errors
 def predict(
+    ctx: typer.Context,
     run_dir: Path = typer.Argument(..., help="Run folder written by 'octanogan train'."),
     inputs: list[Path] = typer.Argument(..., help="Scans (files or folders octanogan reads), or "
                                                   "one manifest CSV; no labels needed."),
@@ -67,12 +68,22 @@ def predict(
     keep_names: bool = typer.Option(False, "--keep-names",
                                     help="Name volumes after their files (default: pseudonymous)."),
     device: DeviceName = DEVICE,
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="Pipeline YAML: its predict: section (keep_names, device) and "
+                                     "score: section; a calibrated run refuses scoring settings "
+                                     "other than its calibration's (options typed here win)."),
 ) -> None:
     """Anomaly maps, predictions.csv and an HTML report for scans nobody has labelled."""
-    from octanogan.prediction.predict import predict_inputs
+    from octanogan.config import from_dict
+    from octanogan.prediction.predict import PredictOptions, predict_inputs
 
-    summary = predict_inputs(run_dir, inputs, out, device, keep_names,
-                             progress=lambda rows: progress(rows, desc="predict", unit="vol"))
+    options = from_dict(PredictOptions, with_config(ctx, config, "predict", {"keep_names": "keep_names",
+                                                                            "device": "device"}),
+                        f"{config} [predict]" if config else "command line")
+    summary = predict_inputs(run_dir, inputs, out, options.device, options.keep_names,
+                             progress=lambda rows: progress(rows, desc="predict", unit="vol"),
+                             score=config_section(config, "score"),
+                             score_source=f"{config} [score]" if config else "defaults")
     scored = summary.table[summary.table["status"] == "scored"]
     above = int(scored["above_threshold"].fillna(False).astype(bool).sum())
     typer.echo(f"predicted {len(scored)} volume(s) in {summary.seconds:.1f} s"

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from octanogan.errors import InputError, OctanoganError
+from octanogan.errors import ConfigError, InputError, OctanoganError
 from octanogan.evaluation.config import EvaluationConfig
 from octanogan.evaluation.levels import MarkerCodes, healthy_thresholds, read_evidence
 from octanogan.fsutil import atomic_write_json
@@ -95,3 +95,23 @@ def calibrate_run(run_dir: str | Path, manifest_path: str | Path, score: ScoreCo
                                      "made_by": "calibrate"})
     atomic_write_json(run_dir / CALIBRATION, record)
     return record
+
+
+def prediction_score_config(calibration: dict[str, Any] | None, given: dict[str, Any],
+                            source: str) -> ScoreConfig:
+    """The settings ``predict`` scores with: the calibration's, or ``given`` (a flat ``score:``
+    section) over the defaults when the run has none. A calibration's thresholds hold only for its
+    own settings, so ``given`` may change nothing but the batch size there."""
+    from octanogan.pipeline import score_config
+
+    if calibration is None:
+        return score_config(given, source)
+    calibrated = calibrated_score_config(calibration)
+    flat = {**dataclasses.asdict(calibrated), **dataclasses.asdict(calibrated.inversion)}
+    differing = sorted(k for k, v in given.items() if k != "batch_size" and flat.get(k) != v)
+    if differing:
+        held = ", ".join(f"{k}={flat.get(k)!r}" for k in differing)
+        raise ConfigError(", ".join(differing), f"differs from the run's calibration.json ({held}), "
+                                                "whose thresholds hold only for its own settings: "
+                                                "calibrate again with them, or leave them out", source)
+    return dataclasses.replace(calibrated, batch_size=given.get("batch_size", calibrated.batch_size))

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from octanogan.errors import InputError, OctanoganError
+from octanogan.errors import ConfigError, InputError, OctanoganError
 from octanogan.evaluation.rows import ROW_COLUMNS
 from octanogan.fsutil import atomic_dir, atomic_path, atomic_write_json
 from octanogan.io.manifest import load_manifest
@@ -107,19 +107,39 @@ def _threshold_record(run_dir: Path, calibration: dict[str, Any] | None,
     return record
 
 
+@dataclass
+class PredictOptions:
+    """The ``predict:`` section of a pipeline YAML (``octanogan predict --config``)."""
+
+    keep_names: bool = False
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        from octanogan.device import DEVICE_CHOICES
+
+        if not isinstance(self.keep_names, bool):
+            raise ConfigError("keep_names", f"must be true or false, got {self.keep_names!r}")
+        if self.device not in DEVICE_CHOICES:
+            raise ConfigError("device", f"must be one of {list(DEVICE_CHOICES)}, got {self.device!r}")
+
+
 def predict_inputs(run_dir: str | Path, inputs: Iterable[str | Path], out: str | Path,
                    device: str = "auto", keep_names: bool = False,
-                   progress: Callable[[Iterable], Iterable] | None = None) -> PredictionSummary:
+                   progress: Callable[[Iterable], Iterable] | None = None,
+                   score: dict[str, Any] | None = None,
+                   score_source: str = "command line") -> PredictionSummary:
     """Preprocess and score ``inputs`` with the run's calibrated settings; write OUT whole.
 
     Inputs are files or folders octanogan reads, or one manifest CSV (labels may be empty or
     ``unknown``). Unreadable inputs are listed as refused and the rest is predicted. Without a
-    calibration the default scoring settings are used and the tables carry no thresholds.
+    calibration ``score`` (a flat ``score:`` section) over the defaults sets the scoring and the
+    tables carry no thresholds; with one, ``score`` may only repeat its settings (see
+    ``prediction_score_config``).
     """
     from octanogan.distributed import ranks_from_env
     from octanogan.outputs.run import weights_hash
     from octanogan.outputs.scores import ScoreFiles
-    from octanogan.prediction.calibrate import calibrated_score_config
+    from octanogan.prediction.calibrate import prediction_score_config
     from octanogan.report.render import render_into
     from octanogan.scoring.score import score_manifest
 
@@ -136,7 +156,7 @@ def predict_inputs(run_dir: str | Path, inputs: Iterable[str | Path], out: str |
     if calibration is not None and calibration.get("run_hash") not in (None, weights_hash(run_dir)):
         raise InputError(run_dir / "calibration.json", "was made with other weights of this run; "
                                                        "run `octanogan calibrate` again")
-    config = calibrated_score_config(calibration)
+    config = prediction_score_config(calibration, score or {}, score_source)
     thresholds = dict(calibration["thresholds"]) if calibration else {}
     with atomic_dir(out, KIND) as tmp:
         manifest, refused, sources = _input_manifest(inputs, tmp / INPUTS, keep_names)
