@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import math
@@ -21,6 +22,25 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
+def naming_failures(target: str | Path) -> Iterator[None]:
+    """Give a failed write inside the block ``target``'s name, and say what a short write means.
+
+    NumPy reports a write that stopped early (a full disk, a file size limit) as a bare
+    ``OSError("N requested and M written")`` without errno or file; pandas and others raise
+    ENOSPC without a file name.
+    """
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename:
+            raise
+        if exc.errno is None and "requested and" in str(exc):
+            raise OSError(errno.ENOSPC, f"could not be written whole ({exc}): the disk is full or a "
+                                        "file size limit was reached", str(target)) from exc
+        raise OSError(exc.errno, exc.strerror or str(exc), str(target)) from exc
+
+
+@contextlib.contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it onto ``target`` only on success.
 
@@ -35,7 +55,8 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes files private; outputs are ordinary files
     try:
-        yield tmp_path
+        with naming_failures(target):
+            yield tmp_path
         os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)
@@ -82,9 +103,15 @@ def atomic_dir(target: str | Path, kind: str) -> Iterator[Path]:
     an octanogan folder of the same kind (callers check with
     :func:`octanogan.outputs.folder.claim_output` before working; this is the last line of defence).
     """
+    from octanogan.outputs.lock import scope
+
+    with scope():
+        yield from _atomic_dir(Path(target), kind)
+
+
+def _atomic_dir(target: Path, kind: str) -> Iterator[Path]:
     from octanogan.outputs.folder import claim_output, write_marker
 
-    target = Path(target)
     old = target.with_name(f".{target.name}.old")
     _recover_swap(target, old)
     claim_output(target, kind)
@@ -92,7 +119,13 @@ def atomic_dir(target: str | Path, kind: str) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     os.chmod(tmp, 0o777 & ~_umask())
     try:
-        yield tmp
+        try:
+            yield tmp
+        except OSError as exc:  # name the file by where it was going, not by the temporary folder
+            if exc.filename and Path(exc.filename).is_relative_to(tmp):
+                final = target / Path(exc.filename).relative_to(tmp)
+                raise OSError(exc.errno, exc.strerror, str(final)) from exc
+            raise
         write_marker(tmp, kind)
         if target.exists():
             claim_output(target, kind)

@@ -41,7 +41,11 @@ def handle_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from octanogan.io.limits import current_limits
+        from octanogan.outputs.lock import release_all
+
         try:
+            current_limits()  # a bad OCTANOGAN_MAX_* is one error before any work, not one per file
             return func(*args, **kwargs)
         except OctanoganError as exc:
             if STATE["debug"]:
@@ -58,6 +62,8 @@ def handle_errors(func: F) -> F:
             if STATE["debug"]:
                 raise
             fail(os_error_message(exc))
+        finally:
+            release_all()
 
     return wrapper  # type: ignore[return-value]
 
@@ -117,12 +123,12 @@ def given_options(ctx: typer.Context, names: dict[str, str]) -> dict[str, Any]:
 def config_section(path: Path | None, section: str) -> dict[str, Any]:
     """The ``section`` of a pipeline YAML given with ``--config`` (``{}`` without one, or when the
     file has no such section), so that one file sets a whole study."""
-    from octanogan.config import load_yaml
+    from octanogan.config import load_sections
     from octanogan.errors import ConfigError
 
     if path is None:
         return {}
-    found = load_yaml(path).get(section)
+    found = load_sections(path).get(section)
     if found is None:
         return {}
     if not isinstance(found, dict):

@@ -2,13 +2,15 @@
 
 A folder octanogan writes holds ``octanogan.json``: ``{"kind": ..., "format_version": 1,
 "octanogan_version": ...}``. Commands replace or resume only a folder of their own kind; an
-existing non-empty folder without a marker (the user's own data) is never touched, and an output
-may not contain, or lie inside, one of its inputs.
+existing folder without a marker that holds anything at all, hidden entries such as ``.git``
+included (the user's own data), is never touched, and an output may not contain, or lie inside, one
+of its inputs.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -55,47 +57,69 @@ def marker_kind(folder: str | Path) -> str | None:
     return kind if kind in KINDS else None
 
 
-def visible_entries(folder: Path) -> list[Path]:
-    """Entries of ``folder`` other than hidden ones (editor files, our own temporary folders)."""
-    return [p for p in folder.iterdir() if not p.name.startswith(".")]
+#: Names of the temporary files and folders of :mod:`octanogan.fsutil` (``.NAME.XXXXXXXX.tmp…``).
+_TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp(\..*)?$")
+
+
+def foreign_entries(folder: Path) -> list[Path]:
+    """Entries of ``folder``, hidden ones included, other than octanogan's own temporary files
+    (left behind by a killed write)."""
+    return [p for p in folder.iterdir() if not _TEMPORARY.match(p.name)]
 
 
 def _inside(inner: Path, outer: Path) -> bool:
     return inner == outer or outer in inner.parents
 
 
+def resolved(path: str | Path) -> Path:
+    """``path`` with every symbolic link followed; a link loop is an :class:`InputError`."""
+    try:
+        return Path(path).resolve()
+    except (RuntimeError, OSError) as exc:  # Python < 3.13 raises RuntimeError on a loop
+        raise InputError(path, f"cannot be followed: a symbolic link loop ({exc})") from None
+
+
 def check_no_overlap(out: str | Path, inputs: Iterable[str | Path]) -> None:
     """Refuse an ``out`` that is, contains, or lies inside one of ``inputs``."""
-    target = Path(out).resolve()
+    target = resolved(out)
     for item in inputs:
-        source = Path(item).resolve()
+        source = resolved(item)
         if _inside(source, target):
             raise InputError(out, f"--out contains the input {item}; write outputs to a separate folder")
         if source.is_dir() and _inside(target, source):
             raise InputError(out, f"--out lies inside the input folder {item}; write outputs elsewhere")
 
 
-def claim_output(out: str | Path, kind: str, inputs: Iterable[str | Path] = ()) -> bool:
+def claim_output(out: str | Path, kind: str, inputs: Iterable[str | Path] = (),
+                 shared: bool = False) -> bool:
     """Check that ``out`` may receive an output of ``kind``; True when it already holds one.
 
-    Absent or empty folders are free. A non-empty folder is accepted only when its marker names
-    ``kind``: it is then the caller's to resume or replace. Everything else is refused with an
-    :class:`InputError` before any work starts.
+    Absent or empty folders (holding nothing, not even hidden entries) are free. A non-empty folder
+    is accepted only when its marker names ``kind``: it is then the caller's to resume or replace.
+    Everything else is refused with an :class:`InputError` before any work starts. An accepted
+    ``out`` is locked for this process (:mod:`octanogan.outputs.lock`): a second writer is refused,
+    unless both claim it ``shared`` (jobs built to write one folder together).
     """
+    from octanogan.outputs.lock import hold
+
     out = Path(out)
     check_no_overlap(out, inputs)
     if not out.exists():
         if out.is_symlink():
             raise InputError(out, "is a broken symbolic link")
+        hold(out, shared)
         return False
     if not out.is_dir():
         raise InputError(out, "exists and is not a folder")
-    if not visible_entries(out):
+    if next(out.iterdir(), None) is None:
+        hold(out, shared)
         return False
     found = marker_kind(out)
     if found == kind:
+        hold(out, shared)
         return True
     if found is None:
-        raise InputError(out, "exists, is not empty and was not written by octanogan; choose a new "
-                              "or empty folder (octanogan only replaces folders it wrote)")
+        held = ", ".join(sorted(p.name for p in out.iterdir())[:3])
+        raise InputError(out, f"exists, is not empty ({held}) and was not written by octanogan; "
+                              "choose a new or empty folder (octanogan only replaces folders it wrote)")
     raise InputError(out, f"holds an octanogan {KINDS[found]}, not a {KINDS[kind]}; choose another folder")

@@ -31,6 +31,7 @@ from octanogan.fsutil import atomic_path, atomic_write_text
 from octanogan.io import affine_from_spacing, write_nifti
 from octanogan.io.volume import DEFAULT_SPACING_MM
 from octanogan.outputs.folder import claim_output, write_marker
+from octanogan.outputs.lock import scope
 from octanogan.phantom.anatomy import LAYER_NAMES
 from octanogan.phantom.artefacts import ArtefactConfig
 from octanogan.phantom.lesions import MARKERS
@@ -89,6 +90,7 @@ def claim_cohort(out_dir: str | Path) -> None:
         raise InputError(out_dir, "holds a phantom cohort already; choose a new folder")
 
 
+@scope()
 def make_cohort(
     out_dir: str | Path,
     n_healthy: int = 8,

@@ -22,6 +22,7 @@ from octanogan.io.convert import ConversionReport, IdAllocator, Refusal
 from octanogan.io.datasets.common import claim_dataset_output, write_case, write_tables
 from octanogan.io.devices import canonical_device
 from octanogan.io.volume import DEFAULT_SPACING_MM
+from octanogan.outputs.lock import scope
 
 DUKE_MARKERS = {1: "fluid"}
 
@@ -70,6 +71,7 @@ def read_duke_subject(
     return images, labels
 
 
+@scope()
 def duke_dme_to_nifti(
     root: str | Path,
     out_dir: str | Path,

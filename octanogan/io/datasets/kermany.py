@@ -17,6 +17,7 @@ from octanogan.io.convert import ConversionReport, Refusal
 from octanogan.io.datasets.common import claim_dataset_output, relative, write_tables
 from octanogan.io.devices import canonical_device
 from octanogan.io.readers import IMAGE_SUFFIXES
+from octanogan.outputs.lock import scope
 
 KERMANY_CLASSES = {"NORMAL": "healthy", "CNV": "diseased", "DME": "diseased", "DRUSEN": "diseased"}
 KERMANY_SPLITS = {"train": "train", "val": "val", "test": "test"}
@@ -29,6 +30,7 @@ def _class_folders(root: Path) -> list[Path]:
                   and not any(p.startswith(".") for p in d.relative_to(root).parts))
 
 
+@scope()
 def kermany_manifest(
     root: str | Path,
     out_dir: str | Path,

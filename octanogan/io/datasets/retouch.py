@@ -20,6 +20,7 @@ from octanogan.io.datasets.common import claim_dataset_output, write_case, write
 from octanogan.io.devices import canonical_device
 from octanogan.io.metaimage import read_metaimage
 from octanogan.io.volume import DEFAULT_SPACING_MM
+from octanogan.outputs.lock import scope
 
 RETOUCH_MARKERS = {1: "IRF", 2: "SRF", 3: "PED"}
 
@@ -49,6 +50,7 @@ def _read_case(case: Path) -> tuple[np.ndarray, tuple[float, float, float], np.n
     return to_display_range(data), spacing_mm, labels.astype(np.uint8)  # type: ignore[return-value]
 
 
+@scope()
 def retouch_to_nifti(
     root: str | Path,
     out_dir: str | Path,
