@@ -14,12 +14,18 @@ def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def integer(name: str, value: Any, minimum: int | None = None) -> None:
-    """``value`` is an int (not bool), at least ``minimum``."""
+#: The largest seed numpy and torch both accept.
+MAX_SEED = 2**32 - 1
+
+
+def integer(name: str, value: Any, minimum: int | None = None, maximum: int | None = None) -> None:
+    """``value`` is an int (not bool), at least ``minimum`` and at most ``maximum``."""
     if not isinstance(value, int) or isinstance(value, bool):
         raise ConfigError(name, f"must be an integer, got {value!r}")
     if minimum is not None and value < minimum:
         raise ConfigError(name, f"must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(name, f"must be <= {maximum:,}, got {value:,}")
 
 
 def number(name: str, value: Any, low: float | None = None, high: float | None = None,

@@ -53,6 +53,19 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+#: The sections of a pipeline YAML (pipelines/README.md); each command reads its own.
+PIPELINE_SECTIONS = ("description", "data", "extract", "train", "score", "evaluate", "predict")
+
+
+def load_sections(path: str | Path) -> dict[str, Any]:
+    """A pipeline YAML's sections; a top-level key that is no section is refused by name."""
+    data = load_yaml(path)
+    unknown = sorted(set(map(str, data)) - set(PIPELINE_SECTIONS))
+    if unknown:
+        raise InputError(path, f"unknown section(s) {unknown}; known: {list(PIPELINE_SECTIONS)}")
+    return data
+
+
 def merge(config: T, overrides: dict[str, Any]) -> T:
     """Copy of ``config`` with the non-None ``overrides`` applied."""
     return dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})  # type: ignore[type-var]

@@ -44,8 +44,8 @@ def train_command(
 ) -> None:
     """Train the GAN on healthy patches, then the encoder; write a run folder."""
     from octanogan.errors import OctanoganError
-    from octanogan.training import load_train_config, read_config, train
-    from octanogan.training.run_folder import recover
+    from octanogan.training import load_train_config, train
+    from octanogan.training.run_folder import recover, resume_config
 
     overrides = {"iterations": iterations, "encoder_iterations": encoder_iterations,
                  "batch_size": batch_size, "latent_dim": latent_dim, "base_channels": base_channels,
@@ -56,7 +56,7 @@ def train_command(
     if resume and config is not None:
         raise OctanoganError("--config cannot be used with --resume: the run's own config.yaml is used")
     recover(out)  # a replacement killed before its first checkpoint: the old run comes back first
-    settings = read_config(out, overrides) if resume else load_train_config(config, overrides)
+    settings = resume_config(out, overrides) if resume else load_train_config(config, overrides)
 
     with PhaseBars() as bars:
         summary = train(store_dir, out, settings, resume=resume, overwrite=overwrite, on_iteration=bars)

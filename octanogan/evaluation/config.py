@@ -6,6 +6,10 @@ import dataclasses
 
 from octanogan import checks
 
+#: Upper bounds, checked before any scoring starts (each resample costs a full metric pass).
+MAX_BOOTSTRAP = 100_000
+MAX_VOXEL_BINS = 1 << 20
+
 
 @dataclasses.dataclass
 class EvaluationConfig:
@@ -20,8 +24,8 @@ class EvaluationConfig:
     voxel_bins: int = 2048
 
     def __post_init__(self) -> None:
-        checks.integer("n_bootstrap", self.n_bootstrap, 0)
-        checks.integer("seed", self.seed, 0)
+        checks.integer("n_bootstrap", self.n_bootstrap, 0, MAX_BOOTSTRAP)
+        checks.integer("seed", self.seed, 0, checks.MAX_SEED)
         checks.number("healthy_percentile", self.healthy_percentile, 0.0, 100.0, True, True)
         checks.number("aggregate_top_fraction", self.aggregate_top_fraction, 0.0, 1.0, low_open=True)
-        checks.integer("voxel_bins", self.voxel_bins, 2)
+        checks.integer("voxel_bins", self.voxel_bins, 2, MAX_VOXEL_BINS)

@@ -33,7 +33,9 @@ from octanogan.io.readers import (
 )
 from octanogan.io.vocabulary import MANIFEST_LABELS
 from octanogan.io.volume import OCTVolume
+from octanogan.outputs.cells import FORMULA_STARTS, safe_cell
 from octanogan.outputs.folder import claim_output, write_marker
+from octanogan.outputs.lock import scope
 
 MANIFEST_COLUMNS = ("volume_id", "path", "label", "split", "annotation_path", "device", "eye")
 VOLUME_SUFFIXES = (*NIFTI_SUFFIXES, ".npy", *VENDOR_SUFFIXES)
@@ -94,6 +96,9 @@ def expand_inputs(paths: Iterable[Path]) -> tuple[list[Path], list[Refusal]]:
             refused.append(Refusal(str(path), "file not found"))
         elif path.is_file():
             inputs.append(path)
+        elif not path.is_dir():
+            refused.append(Refusal(str(path), "is not a regular file or folder (a pipe, socket or "
+                                              "device); give a scan file or a folder"))
         else:
             files = _visible_files(path)
             image_folders = sorted({f.parent for f in files if _name_suffix(f) in IMAGE_SUFFIXES})
@@ -158,7 +163,8 @@ def id_candidates(path: Path, index: int | None, digest: str, pseudo_id: str | N
     """
     if pseudonymise:
         return [pseudo_id or (digest[:16] + (f"-{index}" if index is not None else ""))]
-    stem = _stem(path) + (f"_{index}" if index is not None else "")
+    stem = _stem(path).lstrip("".join(FORMULA_STARTS)) or "volume"  # no id a spreadsheet would run
+    stem += f"_{index}" if index is not None else ""
     return [stem, f"{path.parent.name}_{stem}"]
 
 
@@ -173,7 +179,7 @@ def table_text(rows: Iterable[dict[str, str]], columns: Iterable[str]) -> str:
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({c: row.get(c, "") for c in columns})
+        writer.writerow({c: "" if row.get(c) is None else safe_cell(str(row[c])) for c in columns})
     return buffer.getvalue()
 
 
@@ -218,6 +224,7 @@ def _check_choice(value: str, choices: tuple[str, ...], what: str) -> None:
         raise OctanoganError(f"unknown {what} '{value}' (expected one of {', '.join(choices)})")
 
 
+@scope()
 def convert_inputs(
     paths: Iterable[str | Path],
     out_dir: str | Path,

@@ -10,6 +10,7 @@ import pandas as pd
 
 from octanogan.errors import InputError, ManifestError
 from octanogan.io.vocabulary import MANIFEST_LABELS, SPLITS, UNKNOWN
+from octanogan.outputs.cells import formula_like, formula_problem
 
 REQUIRED_COLUMNS = ("volume_id", "path", "label", "split")
 OPTIONAL_COLUMNS = ("annotation_path", "device", "eye")
@@ -68,6 +69,8 @@ def load_manifest(path: str | Path, check_files: bool = True) -> pd.DataFrame:
         vid = row.volume_id
         if not vid:
             raise ManifestError(path, i, "volume_id", "empty volume id")
+        if formula_like(vid):
+            raise ManifestError(path, i, "volume_id", formula_problem(vid))
         if vid in seen:
             raise ManifestError(path, i, "volume_id", f"duplicate id '{vid}' (first in row {seen[vid]})")
         seen[vid] = i
@@ -109,6 +112,8 @@ def load_annotations(path: str | Path) -> dict[str, str]:
             raise ManifestError(path, None, column, "required column missing")
     result: dict[str, str] = {}
     for i, row in enumerate(table.itertuples(index=False), start=1):
+        if formula_like(row.volume_id):
+            raise ManifestError(path, i, "volume_id", formula_problem(row.volume_id))
         if row.volume_id in result:
             raise ManifestError(path, i, "volume_id", f"duplicate id '{row.volume_id}'")
         target = _resolve(path.parent, row.annotation_path)
@@ -136,6 +141,9 @@ def load_markers(path: str | Path) -> dict[int, str]:
         raise InputError(path, f"not a valid marker table ({exc})") from exc
     if 0 in markers:
         raise InputError(path, "label value 0 is background and cannot name a marker")
+    for value, name in markers.items():
+        if formula_like(name):
+            raise InputError(path, f"marker {value}: {formula_problem(name)}")
     negative = sorted(k for k in markers if k < 0)
     if negative:
         raise InputError(path, f"label values must be positive integers, got {negative[0]}")

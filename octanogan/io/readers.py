@@ -45,8 +45,16 @@ def _check_finite(path: Path, data: np.ndarray) -> None:
         raise InputError(path, f"holds {bad} NaN or infinite voxel(s)")
 
 
+def _check_real(path: Path, dtype: np.dtype) -> None:
+    """Refuse complex voxels (casting them to real would silently drop the imaginary part)."""
+    if np.dtype(dtype).kind == "c":
+        raise InputError(path, f"holds complex-valued voxels ({np.dtype(dtype)}); octanogan reads "
+                               "intensity images: save the magnitude (abs) instead")
+
+
 def _as_volume_array(path: Path, data: np.ndarray) -> np.ndarray:
     data = np.asarray(data)
+    _check_real(path, data.dtype)
     if data.ndim > 3:  # e.g. NIfTI with trailing singleton time/channel axes
         data = np.squeeze(data)
     if data.ndim == 2:
@@ -66,6 +74,7 @@ def read_nifti(path: Path) -> OCTVolume:
         shape = image.shape
     except Exception as exc:  # nibabel raises many types for corrupt files
         raise InputError(path, f"not a readable NIfTI file ({exc.__class__.__name__}: {exc})") from exc
+    _check_real(path, image.get_data_dtype())
     check_size(path, shape)
     try:
         data = np.asarray(image.dataobj)
@@ -101,6 +110,7 @@ def read_npy(path: Path) -> OCTVolume:
         raise InputError(path, f"not a readable .npy file ({exc.__class__.__name__}: {exc})") from exc
     if not (np.issubdtype(dtype, np.number) or dtype.kind == "b"):
         raise InputError(path, f"array dtype {dtype} is not numeric")
+    _check_real(path, dtype)
     check_size(path, shape)
     try:
         data = np.load(path, allow_pickle=False)

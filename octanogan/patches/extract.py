@@ -13,7 +13,7 @@ import pandas as pd
 
 from octanogan import __version__
 from octanogan.errors import InputError, OctanoganError, about
-from octanogan.fsutil import atomic_dir, relative_path, sha256_file
+from octanogan.fsutil import atomic_dir, naming_failures, relative_path, sha256_file
 from octanogan.io import read_volume
 from octanogan.io.manifest import load_manifest, select
 from octanogan.outputs.folder import claim_output
@@ -87,7 +87,8 @@ def extract_store(
                            "bscans_failing_qc": int((~prep.qc.passed).sum())})
         if not inputs:
             raise InputError(manifest_path, f"none of its {len(rows)} volume(s) could be used")
-        pd.DataFrame(quality).to_csv(tmp / QUALITY, index=False)
+        with naming_failures(tmp / QUALITY):
+            pd.DataFrame(quality).to_csv(tmp / QUALITY, index=False)
         settings = {
             "stride": config.stride,
             "label": config.label,

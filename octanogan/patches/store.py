@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from octanogan.errors import InputError
-from octanogan.fsutil import atomic_write_text, sha256_file
+from octanogan.fsutil import atomic_write_text, naming_failures, sha256_file
 
 FORMAT_VERSION = 1
 INDEX_COLUMNS = ("patch_id", "shard", "row", "volume_id", "bscan", "y", "x")
@@ -57,7 +57,9 @@ class PatchStoreWriter:
 
     def _flush(self) -> None:
         if self._filled:
-            np.save(self.folder / "shards" / f"{self._shard:05d}.npy", self._buffer[: self._filled])
+            target = self.folder / "shards" / f"{self._shard:05d}.npy"
+            with naming_failures(target):
+                np.save(target, self._buffer[: self._filled])
             self._shard += 1
             self._filled = 0
 
@@ -65,7 +67,8 @@ class PatchStoreWriter:
         """Write the last shard, the index and ``settings.json``; returns the patch count."""
         self._flush()
         index = pd.DataFrame(self._rows, columns=list(INDEX_COLUMNS))
-        index.to_csv(self.folder / "index.csv", index=False)
+        with naming_failures(self.folder / "index.csv"):
+            index.to_csv(self.folder / "index.csv", index=False)
         record = {"format_version": FORMAT_VERSION, "patch_size": self.patch_size,
                   "n_patches": len(index), "n_shards": self._shard, "dtype": "float16",
                   **settings}

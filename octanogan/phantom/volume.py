@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from octanogan.errors import OctanoganError
+from octanogan.io.limits import current_limits
 from octanogan.io.volume import DEFAULT_SPACING_MM
 from octanogan.phantom import anatomy
 from octanogan.phantom.artefacts import ArtefactConfig, draw_artefacts
@@ -54,6 +55,12 @@ def check_shape(shape: tuple[int, int, int]) -> tuple[int, int, int]:
         raise OctanoganError(
             f"phantom shape {(n_b, depth, width)} is too small for a retina; "
             f"need at least {low[0]} B-scan(s), {low[1]} rows and {low[2]} columns")
+    limits = current_limits()  # a phantom octanogan could not read back is refused up front
+    if depth * width > limits.max_bscan_pixels or n_b * depth * width > limits.max_voxels:
+        raise OctanoganError(
+            f"phantom shape {(n_b, depth, width)} is too large: at most {limits.max_bscan_pixels:,} "
+            f"pixels per B-scan and {limits.max_voxels:,} voxels per volume on this machine "
+            "(docs/reliability.md)")
     return n_b, depth, width
 
 

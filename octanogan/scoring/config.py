@@ -14,6 +14,10 @@ Weighting = Literal["uniform", "gaussian"]
 AnomalyMap = Literal["darker", "brighter", "absolute"]
 MODES, NORMS, WEIGHTINGS = get_args(Mode), get_args(Norm), get_args(Weighting)
 ANOMALY_MAPS = get_args(AnomalyMap)
+#: Upper bounds, checked before any work: far above any sensible run.
+MAX_STEPS = 100_000
+MAX_STRIDE = 4096
+MAX_BATCH = 65_536
 
 
 @dataclass
@@ -32,11 +36,11 @@ class InversionConfig:
     def __post_init__(self) -> None:
         checks.choice("mode", self.mode, MODES)
         checks.choice("norm", self.norm, NORMS)
-        checks.integer("steps", self.steps, 0)
-        checks.integer("hybrid_steps", self.hybrid_steps, 0)
+        checks.integer("steps", self.steps, 0, MAX_STEPS)
+        checks.integer("hybrid_steps", self.hybrid_steps, 0, MAX_STEPS)
         checks.number("lam", self.lam, 0.0, 1.0)
         checks.number("lr", self.lr, 0.0, low_open=True)
-        checks.integer("seed", self.seed, 0)
+        checks.integer("seed", self.seed, 0, checks.MAX_SEED)
 
     @property
     def n_steps(self) -> int:
@@ -71,8 +75,8 @@ class ScoreConfig:
     def __post_init__(self) -> None:
         if isinstance(self.inversion, dict):
             self.inversion = InversionConfig(**self.inversion)
-        checks.integer("stride", self.stride, 1)
-        checks.integer("batch_size", self.batch_size, 1)
+        checks.integer("stride", self.stride, 1, MAX_STRIDE)
+        checks.integer("batch_size", self.batch_size, 1, MAX_BATCH)
         checks.choice("weighting", self.weighting, WEIGHTINGS)
         checks.choice("anomaly_map", self.anomaly_map, ANOMALY_MAPS)
         checks.number("smooth_sigma", self.smooth_sigma, 0.0)

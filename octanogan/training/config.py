@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from octanogan import checks
-from octanogan.config import from_dict, load_yaml
+from octanogan.config import from_dict, load_sections, load_yaml
 from octanogan.device import DEVICE_CHOICES
 from octanogan.errors import ConfigError
 
@@ -55,13 +55,20 @@ class TrainConfig:
         return "layer" if self.objective == "wgan-gp" else "batch"
 
 
+#: Upper bounds, checked before anything is allocated: far above any sensible run, well below
+#: what would exhaust memory at construction (a latent of 10^8 is 400 MB per patch).
+MAXIMA = {"iterations": 10_000_000, "encoder_iterations": 10_000_000, "batch_size": 8192,
+          "latent_dim": 4096, "base_channels": 1024, "checkpoint_every": 10_000_000,
+          "seed": checks.MAX_SEED, "workers": 256, "critic_steps": 100}
+
+
 def _check(config: TrainConfig) -> None:
     for name in ("iterations", "batch_size", "latent_dim", "base_channels", "checkpoint_every"):
-        checks.integer(name, getattr(config, name), 1)
+        checks.integer(name, getattr(config, name), 1, MAXIMA[name])
     for name in ("encoder_iterations", "seed", "workers"):
-        checks.integer(name, getattr(config, name), 0)
+        checks.integer(name, getattr(config, name), 0, MAXIMA[name])
     if config.critic_steps is not None:
-        checks.integer("critic_steps", config.critic_steps, 1)
+        checks.integer("critic_steps", config.critic_steps, 1, MAXIMA["critic_steps"])
     checks.number("lr", config.lr, 0.0, low_open=True)
     checks.number("beta1", config.beta1, 0.0, 1.0, high_open=True)
     checks.number("beta2", config.beta2, 0.0, 1.0, high_open=True)
@@ -81,10 +88,10 @@ def load_train_config(path: str | Path | None = None, overrides: dict[str, Any] 
     values: dict[str, Any] = {}
     if path is not None:
         values = load_yaml(path)
-        if isinstance(values.get("train"), dict):
-            values = values["train"]
-        elif "train" in values:
-            raise ConfigError("train", "must be a mapping", path)
+        if "train" in values:  # a pipeline file: its other keys must be sections too
+            values = load_sections(path)["train"]
+            if not isinstance(values, dict):
+                raise ConfigError("train", "must be a mapping", path)
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return from_dict(TrainConfig, _floats_from_text(values), source=str(path or "config"))
 

@@ -16,6 +16,7 @@ from octanogan.errors import InputError
 from octanogan.fsutil import relative_path
 from octanogan.models import NetworkSpec
 from octanogan.outputs.folder import claim_output, write_marker
+from octanogan.outputs.lock import scope
 from octanogan.outputs.run import KIND
 from octanogan.outputs.run import is_finished as rf_is_finished
 from octanogan.outputs.run import is_resumable as rf_is_resumable
@@ -165,6 +166,7 @@ class _Run:
         save_png(self.run_dir / rf.SAMPLES / f"encoder_iter_{iteration:06d}.png", image_grid(pairs))
 
 
+@scope()
 def train(store_dir: str | Path, run_dir: str | Path, config: TrainConfig | None = None, *,
           resume: bool = False, overwrite: bool = False,
           on_iteration: Callable[[TrainProgress], None] | None = None) -> TrainSummary:
@@ -187,6 +189,8 @@ def train(store_dir: str | Path, run_dir: str | Path, config: TrainConfig | None
     store_hash = store.content_hash()
     if resume and not exists:
         raise InputError(run_dir, "holds no run to resume; start a new run without --resume")
+    if resume and not (run_dir / rf.CHECKPOINT).is_file() and not rf_is_resumable(run_dir):
+        resume = False  # killed before it wrote its settings: nothing to continue, start afresh
     checkpoint = _check_resume(run_dir, config, store_hash) if resume else None
     device = resolve_device(config.device)
     state = TrainingState.create(spec, config, device)

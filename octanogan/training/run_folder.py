@@ -15,7 +15,7 @@ from octanogan.config import to_dict
 from octanogan.errors import InputError, OctanoganError
 from octanogan.fsutil import atomic_write_text
 from octanogan.models import Discriminator, Encoder, Generator, NetworkSpec
-from octanogan.outputs.folder import MARKER, visible_entries
+from octanogan.outputs.folder import MARKER, foreign_entries
 from octanogan.outputs.run import (  # noqa: F401  (re-exported: the run folder's names)
     CHECKPOINT,
     CONFIG,
@@ -54,7 +54,7 @@ class LossLog:
         values = iter(torch.stack([v for *_, s in self._pending for v in s.values()]).tolist())
         new = not self.path.exists()
         with open(self.path, "a", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=LOSS_COLUMNS)
+            writer = csv.DictWriter(handle, fieldnames=LOSS_COLUMNS, lineterminator="\n")
             if new:
                 writer.writeheader()
             for iteration, phase, stats in self._pending:
@@ -90,6 +90,14 @@ def read_config(run_dir: Path, overrides: dict[str, Any] | None = None) -> Train
     return load_train_config(run_dir / CONFIG, overrides)
 
 
+def resume_config(run_dir: Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """The settings ``--resume`` continues with: the run's ``config.yaml``, or defaults and
+    overrides when a kill came before it was written (``train`` then starts the run afresh)."""
+    if run_dir.is_dir() and not (run_dir / CONFIG).exists():
+        return load_train_config(None, overrides)
+    return read_config(run_dir, overrides)
+
+
 def _replaced(run_dir: Path) -> Path:
     return run_dir.with_name(f".{run_dir.name}.replaced")
 
@@ -117,7 +125,7 @@ def set_aside(run_dir: Path, overwrite: bool) -> None:
     """
     if not run_dir.exists():
         return
-    foreign = sorted(p.name for p in visible_entries(run_dir) if p.name not in (*RUN_FILES, MARKER))
+    foreign = sorted(p.name for p in foreign_entries(run_dir) if p.name not in (*RUN_FILES, MARKER))
     if foreign:
         raise InputError(run_dir, "holds files that are not from an octanogan run "
                                   f"({', '.join(foreign[:5])}); move them or choose another folder")
