@@ -27,14 +27,13 @@ from typing import Any
 import pandas as pd
 
 from octanogan import checks
-from octanogan.config import from_dict, load_yaml, to_dict
+from octanogan.config import from_dict, load_sections, load_yaml, to_dict
 from octanogan.errors import ConfigError, InputError, OctanoganError
 from octanogan.outputs import evaluation as evaluation_layout
 from octanogan.outputs import run as run_layout
 from octanogan.outputs.folder import claim_output, write_marker
 from octanogan.scoring.config import InversionConfig, ScoreConfig
 
-SECTIONS = ("description", "data", "extract", "train", "score", "evaluate", "predict")
 INVERSION_KEYS = tuple(f.name for f in dataclasses.fields(InversionConfig))
 DATA_KEYS = ("phantom", "manifest", "annotations", "markers")
 
@@ -138,10 +137,7 @@ def load_pipeline(path: str | Path, device: str) -> Pipeline:
     from octanogan.training.config import TrainConfig
 
     path = Path(path)
-    spec = load_yaml(path)
-    unknown = sorted(set(map(str, spec)) - set(SECTIONS))
-    if unknown:
-        raise InputError(path, f"unknown section(s) {unknown}; known: {list(SECTIONS)}")
+    spec = load_sections(path)
 
     def section(name: str) -> Any:
         value = spec.get(name)
@@ -160,9 +156,12 @@ def load_pipeline(path: str | Path, device: str) -> Pipeline:
     )
 
 
-def run_provenance(run_dir: Path) -> dict[str, Any]:
-    """The run's record for evaluation.json (run folder path and its run.json)."""
-    info: dict[str, Any] = {"run_dir": str(Path(run_dir).absolute())}
+def run_provenance(run_dir: Path, folder: Path) -> dict[str, Any]:
+    """The run's record for an evaluation.json in ``folder``: the run folder's path relative to
+    ``folder``, and its run.json."""
+    from octanogan.fsutil import relative_path
+
+    info: dict[str, Any] = {"run_dir": relative_path(run_dir, folder)}
     try:
         info.update(run_layout.read_record(run_dir))
     except InputError:
@@ -204,13 +203,13 @@ def evaluate_stage(run_dir: Path, manifest_path: Path, manifest: pd.DataFrame, s
     ``out`` is carried into the new folder with hard links. Returns the report's index.html.
     """
     from octanogan.evaluation import evaluate_scores
-    from octanogan.fsutil import atomic_dir, link_tree
+    from octanogan.fsutil import atomic_dir, link_tree, relative_path
     from octanogan.report.render import render_into
 
     out, scores_dir = Path(out), Path(scores_dir)
     inside = scores_dir.resolve().parent == out.resolve()
-    provenance = {"run": run_provenance(run_dir), "manifest": str(Path(manifest_path).absolute()),
-                  "annotations": str(Path(annotations).absolute()) if annotations else None}
+    provenance = {"run": run_provenance(run_dir, out), "manifest": relative_path(manifest_path, out),
+                  "annotations": relative_path(annotations, out) if annotations else None}
     with atomic_dir(out, evaluation_layout.KIND) as tmp:
         used_scores = scores_dir
         if inside:
@@ -229,7 +228,7 @@ def evaluate_stage(run_dir: Path, manifest_path: Path, manifest: pd.DataFrame, s
 def _record_in_run(run_dir: Path, eval_dir: Path, record: dict[str, Any], config: Any) -> None:
     """Keep in the run what predict and the model card need from an evaluation: the calibration
     (when thresholds came from healthy val volumes) and the headline metrics."""
-    from octanogan.fsutil import atomic_write_json
+    from octanogan.fsutil import atomic_write_json, relative_path
     from octanogan.outputs.calibration import CALIBRATION, LAST_EVALUATION
     from octanogan.outputs.scores import ScoreFiles
     from octanogan.prediction.calibrate import calibration_record
@@ -239,14 +238,15 @@ def _record_in_run(run_dir: Path, eval_dir: Path, record: dict[str, Any], config
         files = ScoreFiles(eval_dir / str(record["scores_dir"]))
         atomic_write_json(run_dir / CALIBRATION, calibration_record(
             files, list(reference["volume_ids"]), config,
-            {"split": "val", "manifest": record.get("manifest"), "made_by": "evaluate",
-             "evaluation": str(eval_dir.absolute())}))
+            {"split": "val", "made_by": "evaluate", "evaluation": relative_path(eval_dir, run_dir),
+             "manifest": (relative_path(eval_dir / record["manifest"], run_dir)
+                          if record.get("manifest") else None)}))
     metrics = pd.read_csv(eval_dir / evaluation_layout.METRICS_CSV).fillna({"operating_point": ""})
     headline = metrics[(metrics["marker"] == "pooled") & metrics["metric"].isin(["auroc", "ap"])
                        & (metrics["operating_point"] == "")]
     evaluated = record.get("evaluated_volumes") or {}
     atomic_write_json(run_dir / LAST_EVALUATION, {
-        "date": record.get("date"), "evaluation": str(eval_dir.absolute()),
+        "date": record.get("date"), "evaluation": relative_path(eval_dir, run_dir),
         "healthy": evaluated.get("healthy"), "diseased": evaluated.get("diseased"),
         "markers": record.get("markers"),
         "metrics": headline[["level", "metric", "value", "ci_low", "ci_high"]].to_dict("records"),

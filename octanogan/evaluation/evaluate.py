@@ -88,9 +88,8 @@ def _youden_thresholds(tables: LevelTables) -> dict[str, float]:
 
 
 def pointer(path: Path, folder: Path) -> str:
-    """How evaluation.json names a path: relative when inside the evaluation folder, else absolute."""
-    path, folder = Path(path).absolute(), Path(folder).absolute()
-    return relative_path(path, folder) if folder in path.parents else str(path)
+    """How evaluation.json names a path: relative to the evaluation folder."""
+    return relative_path(path, folder)
 
 
 def _record(out_dir: Path, files: ScoreFiles, markers: dict[int, str], config: EvaluationConfig,

@@ -18,7 +18,7 @@ import numpy as np
 from octanogan.errors import ConfigError, InputError, OctanoganError
 from octanogan.evaluation.config import EvaluationConfig
 from octanogan.evaluation.levels import MarkerCodes, healthy_thresholds, read_evidence
-from octanogan.fsutil import atomic_write_json
+from octanogan.fsutil import atomic_write_json, relative_path
 from octanogan.io.manifest import load_manifest
 from octanogan.outputs.calibration import CALIBRATION, FORMAT_VERSION
 from octanogan.outputs.scores import ScoreFiles
@@ -91,7 +91,7 @@ def calibrate_run(run_dir: str | Path, manifest_path: str | Path, score: ScoreCo
         score_manifest(run_dir, healthy.reset_index(drop=True), scores,
                        dataclasses.replace(score, splits=("val",)), device, progress=progress)
         record = calibration_record(ScoreFiles(scores), list(healthy["volume_id"]), config,
-                                    {"split": "val", "manifest": str(Path(manifest_path).absolute()),
+                                    {"split": "val", "manifest": relative_path(manifest_path, run_dir),
                                      "made_by": "calibrate"})
     atomic_write_json(run_dir / CALIBRATION, record)
     return record

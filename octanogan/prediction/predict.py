@@ -13,6 +13,7 @@ Layout of the output folder (docs/formats.md)::
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -28,7 +29,9 @@ from octanogan.fsutil import atomic_dir, atomic_path, atomic_write_json
 from octanogan.io.manifest import load_manifest
 from octanogan.outputs import evaluation as evaluation_layout
 from octanogan.outputs.calibration import read_calibration
+from octanogan.outputs.cells import safe_cell
 from octanogan.outputs.folder import claim_output
+from octanogan.outputs.lock import scope
 from octanogan.provenance import now
 
 KIND = "prediction"
@@ -93,13 +96,13 @@ def _volume_row(files: Any, volume_id: str, thresholds: dict[str, float]) -> dic
     }
 
 
-def _threshold_record(run_dir: Path, calibration: dict[str, Any] | None,
+def _threshold_record(run_dir: Path, out: Path, calibration: dict[str, Any] | None,
                       scoring: dict[str, Any]) -> dict[str, Any]:
     """evaluation.json of a prediction: thresholds, their source, the run (no metrics)."""
     from octanogan.pipeline import run_provenance
 
     record: dict[str, Any] = {"kind": KIND, "date": now(), "scores_dir": SCORES,
-                              "run": run_provenance(run_dir), "scoring": scoring, "markers": {}}
+                              "run": run_provenance(run_dir, out), "scoring": scoring, "markers": {}}
     if calibration is not None:
         percentile = calibration.get("percentile", 99.0)
         record["thresholds"] = {f"healthy_p{percentile:g}": calibration["thresholds"]}
@@ -123,6 +126,7 @@ class PredictOptions:
             raise ConfigError("device", f"must be one of {list(DEVICE_CHOICES)}, got {self.device!r}")
 
 
+@scope()
 def predict_inputs(run_dir: str | Path, inputs: Iterable[str | Path], out: str | Path,
                    device: str = "auto", keep_names: bool = False,
                    progress: Callable[[Iterable], Iterable] | None = None,
@@ -163,8 +167,8 @@ def predict_inputs(run_dir: str | Path, inputs: Iterable[str | Path], out: str |
         summary = score_manifest(run_dir, manifest, tmp / SCORES, config, device, keep_going=True,
                                  progress=progress, shard=(0, 1))
         refused = [("", name, problem) for name, problem in refused]
-        # problems name files by where they will be once OUT is in place
-        refused += [(v, sources.get(v, ""), problem.replace(str(tmp), str(out)))
+        # problems name files relative to OUT (where they will be once OUT is in place)
+        refused += [(v, sources.get(v, ""), problem.replace(f"{tmp}{os.sep}", ""))
                     for v, problem in summary.failed]
         files = ScoreFiles(tmp / SCORES)
         rows = [{**_volume_row(files, v, thresholds), "input": sources.get(v, "")}
@@ -174,10 +178,12 @@ def predict_inputs(run_dir: str | Path, inputs: Iterable[str | Path], out: str |
         table = pd.DataFrame(rows, columns=list(PREDICTION_COLUMNS)).astype(
             {c: "Int64" for c in COUNT_COLUMNS} | {"above_threshold": "boolean"})
         table = table.sort_values("score", ascending=False, na_position="last", kind="stable")
+        for column in ("input", "problem"):  # the user's paths and messages: text, never formulas
+            table[column] = [safe_cell(v) if isinstance(v, str) else v for v in table[column]]
         with atomic_path(tmp / PREDICTIONS) as target:
             table.to_csv(target, index=False)
         atomic_write_json(tmp / evaluation_layout.EVALUATION,
-                   _threshold_record(run_dir, calibration, files.settings))
+                   _threshold_record(run_dir, out, calibration, files.settings))
         with atomic_path(tmp / evaluation_layout.METRICS_CSV) as target:
             target.write_text(",".join(ROW_COLUMNS) + "\n")  # nothing is evaluated
         render_into(tmp, tmp / evaluation_layout.REPORT)

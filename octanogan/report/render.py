@@ -77,7 +77,7 @@ def _model_card(ev: Evaluation) -> ModelCard | None:
     if not run_dir:
         return None
     try:
-        return model_card(run_dir)
+        return model_card(ev.eval_dir / run_dir)  # relative to the evaluation (or absolute)
     except InputError:
         return None
 

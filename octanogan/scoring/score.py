@@ -13,7 +13,9 @@ import numpy as np
 import pandas as pd
 
 from octanogan.errors import InputError, OctanoganError, about
+from octanogan.fsutil import relative_path
 from octanogan.io import OCTVolume, read_volume
+from octanogan.outputs.lock import scope
 from octanogan.outputs.scores import PATCH_COLUMNS, ScoresFolder, check_file_names
 from octanogan.patches.grid import check_fits, cut_patches, patch_centres
 from octanogan.preprocess import PreprocessConfig, preprocess_volume, unflatten
@@ -136,6 +138,7 @@ def _run_preprocessing(record: dict[str, Any], run_dir: Path) -> PreprocessConfi
                                   f"({exc.setting}): run extract and train again") from None
 
 
+@scope()
 def score_manifest(
     run_dir: str | Path,
     manifest: pd.DataFrame,
@@ -175,7 +178,7 @@ def score_manifest(
     from octanogan.training import load_run
 
     out_dir = Path(out_dir)
-    claim_output(out_dir, "scores", [run_dir])
+    claim_output(out_dir, "scores", [run_dir], shared=count > 1)  # shards share a folder
     selected = manifest[manifest["split"].isin(config.splits)].reset_index(drop=True)
     check_file_names(selected["volume_id"], out_dir)
     if not Path(run_dir).is_dir():
@@ -193,7 +196,7 @@ def score_manifest(
     scorer = VolumeScorer(inverter, patch_size, preprocess, config, device)
     folder = ScoresFolder(out_dir)
     folder.check_settings({
-        "run_dir": str(Path(run_dir).resolve()), "run_hash": weights_hash(Path(run_dir)),
+        "run_dir": relative_path(run_dir, out_dir), "run_hash": weights_hash(Path(run_dir)),
         "patch_size": patch_size, "preprocess": dataclasses.asdict(preprocess),
         **{k: v for k, v in dataclasses.asdict(config).items() if k != "splits"},
         "versions": versions(),
