@@ -136,6 +136,14 @@ def nifti_declaring(shape: tuple[int, ...], payload: int = 4096) -> Callable[[Pa
     return make
 
 
+def over_this_machine() -> tuple[int, int, int]:
+    """A volume shape twice what this machine's memory holds (its default voxel limit), in
+    B-scans of 1024 x 1024: refused here whatever the machine, by the same rule."""
+    from octanogan.io.limits import default_max_voxels
+
+    return (2 * default_max_voxels() // (1 << 20) + 1, 1024, 1024)
+
+
 def npy_declaring(shape: tuple[int, ...], data: bytes = bytes(64)) -> Callable[[Path], Path]:
     def make(folder: Path) -> Path:
         path = folder / "declares.npy"
@@ -258,6 +266,13 @@ CASES: dict[str, Case] = {
                                     ("201,326,592 voxels", "OCTANOGAN_MAX_VOXELS"), LOWERED),
     "nifti over the default limit": Case(nifti_declaring((2048, 2048, 2048)),
                                          ("8,589,934,592 voxels", "OCTANOGAN_MAX_VOXELS")),
+    "nifti declaring more than this machine holds": Case(
+        lambda folder: nifti_declaring(over_this_machine())(folder),
+        ("voxels", "bytes of memory", "OCTANOGAN_MAX_VOXELS")),
+    "compressed mhd declaring more than this machine holds": Case(
+        lambda folder: _mhd(folder, _grid(dims=" ".join(map(str, over_this_machine()[::-1])),
+                                          extra="CompressedData = True\n"), raw=zlib_bomb(4)),
+        ("voxels", "bytes of memory", "OCTANOGAN_MAX_VOXELS")),
     "npy declaring 10^15 voxels": Case(npy_declaring((100000, 100000, 100000)),
                                        ("voxels", "OCTANOGAN_MAX_VOXELS")),
     "npy truncated": Case(npy_declaring((2, 64, 64), bytes(100)), ("not a readable .npy",)),
@@ -396,10 +411,36 @@ def test_bad_limit_setting_names_the_variable(tmp_path, monkeypatch, value):
         read_volume(tmp_path / "ok.npy")
 
 
-def test_limits_defaults_and_overrides():
+def test_limits_defaults_and_overrides(monkeypatch):
+    from octanogan.io.limits import BYTES_PER_VOXEL, VOXEL_CAP, available_memory, default_max_voxels
+
     assert ReadLimits() == ReadLimits(1024 * 2048 * 2048, 4096 * 4096)
+    monkeypatch.delenv("OCTANOGAN_MAX_VOXELS", raising=False)
+    machine = default_max_voxels()
+    assert ReadLimits.from_env().max_voxels == machine <= VOXEL_CAP
+    assert machine * BYTES_PER_VOXEL <= available_memory() or machine == 1
     assert ReadLimits.from_env({"OCTANOGAN_MAX_VOXELS": "1_000"}).max_voxels == 1000
     assert ReadLimits.from_env({}).max_bscan_pixels == 4096 * 4096
+
+
+def test_the_reported_one_megabyte_mhd_is_refused_where_it_would_not_fit(tmp_path, monkeypatch):
+    """Issue 17: a 1 MB .mhd (CompressedData, DimSize 1024 1024 1000) converted at 5.2 GB."""
+    from octanogan.io.limits import default_max_voxels
+
+    _set_env(monkeypatch, {})
+    if 1024 * 1024 * 1000 <= default_max_voxels():
+        pytest.skip("this machine has the memory for a 10^9-voxel volume")
+    header = _mhd(tmp_path, _grid(dims="1024 1024 1000", extra="CompressedData = True\n"),
+                  raw=zlib_bomb(1000))
+    assert header.with_suffix(".raw").stat().st_size < 2 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputError, match="1,048,576,000 voxels"):
+            read_volume(header)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20
     assert check_size("x", (10, 10, 10), ReadLimits(max_voxels=1000)) == 1000
     with pytest.raises(InputError, match=r"^x\.npy: declares 1,001 voxels \(shape \(7, 11, 13\)\)"):
         check_size("x.npy", (7, 11, 13), ReadLimits(max_voxels=1000))
