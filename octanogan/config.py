@@ -22,11 +22,25 @@ def from_dict(cls: type[T], values: Any, source: str = "config") -> T:
         raise ConfigError(", ".join(unknown), f"is unknown for {cls.__name__}; known: {sorted(names)}",
                           source)
     try:
-        return cls(**values)
+        return cls(**_floats_from_text(cls, values))
     except ConfigError as exc:
         if exc.source is not None:
             raise
         raise ConfigError(exc.setting, exc.problem, source) from None
+
+
+def _floats_from_text(cls: type, values: dict[str, Any]) -> dict[str, Any]:
+    """YAML 1.1 reads ``2e-4`` (no dot) as text: accept it for every float setting, in every
+    section, so a number means the same in ``train --config``, ``run`` and the other commands."""
+    floats = {f.name for f in dataclasses.fields(cls) if "float" in str(f.type)}
+    converted = dict(values)
+    for name in floats & set(values):
+        if isinstance(values[name], str):
+            try:
+                converted[name] = float(values[name])
+            except ValueError:
+                pass  # reported by the config's own check, naming the setting
+    return converted
 
 
 def to_dict(config: Any) -> dict[str, Any]:

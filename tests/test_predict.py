@@ -173,3 +173,28 @@ def test_predict_config_sets_uncalibrated_scoring_and_guards_a_calibration(tiny_
     pipeline.write_text("predict: {device: gpu}\n")
     bad = cli("predict", run, image, "--out", tmp_path / "again", "--config", pipeline)
     assert bad.exit_code == 2 and "'device'" in bad.output and not (tmp_path / "again").exists()
+
+
+def test_evaluate_keeps_a_calibration_that_calibrate_made(tiny_run, tiny_cohort, tmp_path, cli):
+    """`calibrate --percentile 95` is a choice: a later evaluate (whose own thresholds come from
+    the same healthy val volumes) must not replace it, and predict says which calibration it used."""
+    run = _uncalibrated(tiny_run, tmp_path)
+    assert cli("calibrate", run, tiny_cohort, *ENCODER, "--percentile", "95").exit_code == 0
+    chosen = (run / "calibration.json").read_bytes()
+    annotations = ("--annotations", tiny_cohort.parent / "annotations.csv")
+    result = cli("evaluate", run, tiny_cohort, *annotations, "--out", tmp_path / "eval", *ENCODER,
+                 "--n-bootstrap", "5", "--seed", "3", "--bootstrap-seed", "4")
+    assert result.exit_code == 0, result.output
+    assert (run / "calibration.json").read_bytes() == chosen
+    settings = json.loads((tmp_path / "eval" / "evaluation.json").read_text())["settings"]
+    assert settings["bootstrap_seed"] == 4 and "seed" not in settings  # one owner per seed
+    assert json.loads((tmp_path / "eval" / "scores" / "settings.json").read_text())["inversion"]["seed"] == 3
+    image = tiny_cohort.parent / "images" / "diseased_000.nii.gz"
+    predicted = cli("predict", run, image, "--out", tmp_path / "pred", "--device", "cpu")
+    assert predicted.exit_code == 0, predicted.output
+    assert "healthy p95 of" in predicted.output and "made by `octanogan calibrate`" in predicted.output
+
+    (run / "calibration.json").unlink()  # without a chosen one, evaluate writes its own
+    assert cli("evaluate", run, tiny_cohort, *annotations, "--out", tmp_path / "eval2", *ENCODER,
+               "--n-bootstrap", "5").exit_code == 0
+    assert json.loads((run / "calibration.json").read_text())["healthy"]["made_by"] == "evaluate"

@@ -87,8 +87,8 @@ def predict(
     scored = summary.table[summary.table["status"] == "scored"]
     above = int(scored["above_threshold"].fillna(False).astype(bool).sum())
     typer.echo(f"predicted {len(scored)} volume(s) in {summary.seconds:.1f} s"
-               + (f"; {above} above the calibrated threshold" if summary.calibrated
-                  else "; the run has no calibration: scores only (run `octanogan calibrate`)"))
+               + (f"; {above} above the calibrated threshold" if summary.calibrated else "")
+               + f"; {summary.calibration_source()}")
     for volume_id, name, problem in summary.refused:
         typer.secho(f"refused {volume_id or name}: {problem}", err=True, fg=typer.colors.YELLOW)
     typer.echo(f"report: {(Path(out) / 'report' / 'index.html').absolute()}")
@@ -97,7 +97,7 @@ def predict(
 @handle_errors
 def info(run_dir: Path = typer.Argument(..., help="Run folder written by 'octanogan train'.")) -> None:
     """Print the run's model card: training data and budget, calibration, last evaluation."""
-    from octanogan.prediction.model_card import model_card
+    from octanogan.report.model_card import model_card
 
     typer.echo(model_card(run_dir).text())
 

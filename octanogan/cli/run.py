@@ -14,7 +14,8 @@ from octanogan.device import DeviceName
 def run(
     pipeline: Path = typer.Argument(..., help="Pipeline YAML (see pipelines/)."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for all stage outputs."),
-    device: DeviceName = typer.Option("auto", "--device", help="Where to train and score."),
+    device: DeviceName | None = typer.Option(
+        None, "--device", help="Where to train and score (default: the YAML's train.device, else auto)."),
 ) -> None:
     """Run phantom/data, extract, train, score, evaluate and report from one YAML."""
     import time

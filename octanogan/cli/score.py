@@ -29,7 +29,7 @@ SCORE_OPTIONS = {"mode": "mode", "steps": "steps", "hybrid_steps": "hybrid_steps
 
 def score_config_from_cli(ctx: typer.Context, config: Path | None) -> ScoreConfig:
     """ScoreConfig: defaults, then the ``score:`` section of ``--config``, then typed options."""
-    from octanogan.pipeline import score_config
+    from octanogan.scoring.config import score_config
 
     return score_config(with_config(ctx, config, "score", SCORE_OPTIONS),
                         f"{config} [score]" if config else "command line")
@@ -137,6 +137,8 @@ def evaluate(
     markers: Path = typer.Option(None, "--markers", help="Marker table (default: beside annotations)."),
     n_bootstrap: int = typer.Option(EVALUATION.n_bootstrap, "--n-bootstrap",
                                     help="Bootstrap resamples for the 95% CIs."),
+    bootstrap_seed: int = typer.Option(EVALUATION.bootstrap_seed, "--bootstrap-seed",
+                                       help="Seed of the bootstrap resamples (--seed seeds z₀)."),
     mode: Mode = MODE, steps: int = STEPS, hybrid_steps: int = HYBRID_STEPS, lam: float = LAMBDA,
     norm: Norm = NORM, lr: float = LR, stride: int = STRIDE, batch_size: int = BATCH,
     weighting: Weighting = WEIGHTING, smooth: float = SMOOTH, seed: int = SEED, device: DeviceName = DEVICE,
@@ -151,7 +153,8 @@ def evaluate(
     from octanogan.pipeline import evaluate_stage, prepare_evaluation
 
     settings = score_config_from_cli(ctx, config)  # the scoring options, read from ctx over the YAML
-    evaluation = evaluation_config_from_cli(ctx, config, {"n_bootstrap": "n_bootstrap", "seed": "seed"})
+    evaluation = evaluation_config_from_cli(ctx, config, {"n_bootstrap": "n_bootstrap",
+                                                                 "bootstrap_seed": "bootstrap_seed"})
     scores_dir = scores or out / SCORES
     require_labels(load_manifest(manifest), manifest)
     annotation_map, marker_map = prepare_evaluation(out, scores_dir, annotations, markers)

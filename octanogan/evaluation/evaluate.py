@@ -176,7 +176,7 @@ def evaluate_scores(scores_dir: Path, manifest: pd.DataFrame, annotations: dict[
             healthy, config.healthy_percentile, config.voxel_bins, exponent)
     thresholds["youden"] = _youden_thresholds(tables)
 
-    weights = resample_weights(len(evaluated), config.n_bootstrap, config.seed)
+    weights = resample_weights(len(evaluated), config.n_bootstrap, config.bootstrap_seed)
     rows: list[dict[str, object]] = []
     curves: dict[str, dict[str, dict[str, Any]]] = {"roc": {}, "pr": {}}
     for level in LEVELS:

@@ -7,6 +7,8 @@ import math
 from monai.networks.blocks import Convolution
 from torch import nn
 
+from octanogan.patches.config import MIN_PATCH_SIZE
+
 #: Spatial size of the smallest feature map (the discriminator's feature layer is C x 4 x 4).
 BOTTOM_SIZE = 4
 
@@ -19,10 +21,10 @@ LEAKY_RELU = ("leakyrelu", {"negative_slope": 0.2})
 def channel_widths(patch_size: int, base_channels: int = 64) -> list[int]:
     """Widths of the conv blocks from the 4x4 bottom upwards: 64x64, base 64 -> [512, 256, 128, 64].
 
-    One block per doubling from 4 to ``patch_size``; ``patch_size`` must be a power of two >= 32.
+    One block per doubling from 4 to ``patch_size``, a power of two >= ``MIN_PATCH_SIZE`` (32).
     """
-    if patch_size < 32 or patch_size & (patch_size - 1):
-        raise ValueError(f"patch size must be a power of two >= 32, got {patch_size}")
+    if patch_size < MIN_PATCH_SIZE or patch_size & (patch_size - 1):
+        raise ValueError(f"patch size must be a power of two >= {MIN_PATCH_SIZE}, got {patch_size}")
     if base_channels < 1:
         raise ValueError(f"base_channels must be >= 1, got {base_channels}")
     n_blocks = int(math.log2(patch_size // BOTTOM_SIZE))

@@ -34,6 +34,33 @@ def _read(path: Path) -> dict[str, Any] | None:
     return record
 
 
+def write_calibration(run_dir: str | Path, record: dict[str, Any]) -> bool:
+    """Write ``RUN/calibration.json`` (one owner for both writers); False when it was kept.
+
+    ``octanogan calibrate`` always writes. ``evaluate`` writes only over nothing or over another
+    evaluation's calibration: a calibration someone made on purpose (``calibrate --percentile
+    95``) is never replaced as a side effect of an evaluation.
+    """
+    from octanogan.fsutil import atomic_write_json
+
+    path = Path(run_dir) / CALIBRATION
+    if _made_by(record) == "evaluate":
+        try:
+            earlier = _read(path)
+        except InputError:
+            earlier = None  # a broken calibration is replaced
+        if earlier is not None and _made_by(earlier) == "calibrate":
+            return False
+    atomic_write_json(path, record)
+    return True
+
+
+def _made_by(record: dict[str, Any]) -> str | None:
+    """Which command made a calibration record (``calibrate`` or ``evaluate``)."""
+    healthy = record.get("healthy")
+    return healthy.get("made_by") if isinstance(healthy, dict) else None
+
+
 def read_calibration(run_dir: str | Path) -> dict[str, Any] | None:
     """The run's calibration, or None when it has none; a corrupt one names the file."""
     path = Path(run_dir) / CALIBRATION

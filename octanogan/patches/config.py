@@ -13,6 +13,8 @@ from octanogan.preprocess.config import PreprocessConfig
 #: Upper bounds: a patch must fit a B-scan (at most 4096 px per side, see io.limits), and a shard
 #: is held in memory while it fills (4096 patches of 64 x 64 float16 are 32 MB).
 MAX_PATCH_SIZE = 1024
+#: The smallest patch the networks take (one block per doubling from their 4 x 4 bottom, at least 3).
+MIN_PATCH_SIZE = 32
 MAX_SHARD_SIZE = 1 << 20
 MAX_SHARD_BYTES = 1 << 30
 
@@ -31,10 +33,11 @@ class ExtractConfig:
     def __post_init__(self) -> None:
         if isinstance(self.preprocess, dict):
             self.preprocess = from_dict(PreprocessConfig, self.preprocess, "preprocess")
-        checks.integer("patch_size", self.patch_size, 8, MAX_PATCH_SIZE)
+        checks.integer("patch_size", self.patch_size, MIN_PATCH_SIZE, MAX_PATCH_SIZE)
         size = self.patch_size
         if size & (size - 1):
-            raise ConfigError("patch_size", f"must be a power of two in [8, {MAX_PATCH_SIZE}], got {size}")
+            raise ConfigError("patch_size", f"must be a power of two in [{MIN_PATCH_SIZE}, "
+                                            f"{MAX_PATCH_SIZE}], got {size}")
         checks.integer("stride", self.stride, 1)
         if self.stride > size:
             raise ConfigError("stride", f"must lie in [1, patch size {size}], got {self.stride}")

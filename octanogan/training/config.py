@@ -93,17 +93,5 @@ def load_train_config(path: str | Path | None = None, overrides: dict[str, Any] 
             if not isinstance(values, dict):
                 raise ConfigError("train", "must be a mapping", path)
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    return from_dict(TrainConfig, _floats_from_text(values), source=str(path or "config"))
+    return from_dict(TrainConfig, values, source=str(path or "config"))
 
-
-def _floats_from_text(values: dict[str, Any]) -> dict[str, Any]:
-    """YAML reads ``2e-4`` (no dot) as text: accept it for float settings."""
-    floats = {f.name for f in dataclasses.fields(TrainConfig) if f.type == "float"}
-    converted = dict(values)
-    for name in floats & set(values):
-        if isinstance(values[name], str):
-            try:
-                converted[name] = float(values[name])
-            except ValueError:
-                pass  # reported by TrainConfig's check, naming the setting
-    return converted
