@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 
-def _umask() -> int:
+def umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -53,7 +53,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{suffix}", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
-    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes files private; outputs are ordinary files
+    os.chmod(tmp_path, 0o666 & ~umask())  # mkstemp makes files private; outputs are ordinary files
     try:
         with naming_failures(target):
             yield tmp_path
@@ -87,56 +87,6 @@ def plain_json(value: Any) -> Any:
 def atomic_write_json(target: str | Path, data: Any) -> None:
     """Write ``data`` as indented JSON atomically (see :func:`plain_json`)."""
     atomic_write_text(target, json.dumps(plain_json(data), indent=2, allow_nan=False) + "\n")
-
-
-def _recover_swap(target: Path, old: Path) -> None:
-    """Finish a swap that a kill interrupted between its two renames: put the old folder back."""
-    if old.exists() and not target.exists():
-        os.replace(old, target)
-
-
-@contextlib.contextmanager
-def atomic_dir(target: str | Path, kind: str) -> Iterator[Path]:
-    """Yield a temporary folder beside ``target``; on success it replaces ``target`` whole.
-
-    The new folder is marked as an octanogan output of ``kind``. ``target`` itself may only be
-    an octanogan folder of the same kind (callers check with
-    :func:`octanogan.outputs.folder.claim_output` before working; this is the last line of defence).
-    """
-    from octanogan.outputs.lock import scope
-
-    with scope():
-        yield from _atomic_dir(Path(target), kind)
-
-
-def _atomic_dir(target: Path, kind: str) -> Iterator[Path]:
-    from octanogan.outputs.folder import claim_output, write_marker
-
-    old = target.with_name(f".{target.name}.old")
-    _recover_swap(target, old)
-    claim_output(target, kind)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    os.chmod(tmp, 0o777 & ~_umask())
-    try:
-        try:
-            yield tmp
-        except OSError as exc:  # name the file by where it was going, not by the temporary folder
-            if exc.filename and Path(exc.filename).is_relative_to(tmp):
-                final = target / Path(exc.filename).relative_to(tmp)
-                raise OSError(exc.errno, exc.strerror, str(final)) from exc
-            raise
-        write_marker(tmp, kind)
-        if target.exists():
-            claim_output(target, kind)
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def link_tree(source: Path, destination: Path) -> None:

@@ -32,9 +32,8 @@ from octanogan.errors import ConfigError, InputError, OctanoganError
 from octanogan.outputs import evaluation as evaluation_layout
 from octanogan.outputs import run as run_layout
 from octanogan.outputs.folder import claim_output, write_marker
-from octanogan.scoring.config import InversionConfig, ScoreConfig
+from octanogan.scoring.config import ScoreConfig, score_config
 
-INVERSION_KEYS = tuple(f.name for f in dataclasses.fields(InversionConfig))
 DATA_KEYS = ("phantom", "manifest", "annotations", "markers")
 
 
@@ -88,18 +87,16 @@ class Pipeline:
     evaluate: Any
 
     def record(self) -> dict[str, Any]:
-        """What a pipeline output folder was made with (compared on reruns)."""
-        return json.loads(json.dumps(to_dict(self), default=str))
+        """What a pipeline output folder was made with (compared on reruns); where it runs is
+        not part of it (a run may move from CPU to GPU)."""
+        return _without_device(json.loads(json.dumps(to_dict(self), default=str)))
 
 
-def score_config(settings: Any, source: str) -> ScoreConfig:
-    """ScoreConfig from a flat ``score:`` section (inversion and scoring settings side by side)."""
-    if not isinstance(settings, dict):
-        raise ConfigError("score", "must be a mapping of settings", source)
-    inversion = from_dict(InversionConfig, {k: v for k, v in settings.items() if k in INVERSION_KEYS},
-                          source)
-    rest = {k: v for k, v in settings.items() if k not in INVERSION_KEYS}
-    return dataclasses.replace(from_dict(ScoreConfig, rest, source), inversion=inversion)
+def _without_device(record: dict[str, Any]) -> dict[str, Any]:
+    train = record.get("train")
+    if isinstance(train, dict):
+        record = {**record, "train": {k: v for k, v in train.items() if k != "device"}}
+    return record
 
 
 def _data_spec(data: Any, pipeline: Path) -> DataSpec:
@@ -129,8 +126,9 @@ def _data_spec(data: Any, pipeline: Path) -> DataSpec:
                     markers=resolve("markers"))
 
 
-def load_pipeline(path: str | Path, device: str) -> Pipeline:
-    """Read and validate every section of a pipeline YAML before anything runs."""
+def load_pipeline(path: str | Path, device: str | None = None) -> Pipeline:
+    """Read and validate every section of a pipeline YAML before anything runs; ``device`` (the
+    command line's) beats the YAML's ``train.device``, which beats ``auto``."""
     from octanogan.evaluation import EvaluationConfig
     from octanogan.patches.extract import ExtractConfig
     from octanogan.prediction.predict import PredictOptions
@@ -145,8 +143,8 @@ def load_pipeline(path: str | Path, device: str) -> Pipeline:
 
     from_dict(PredictOptions, section("predict"), f"{path} [predict]")  # read by `predict --config`
     train = section("train")
-    if isinstance(train, dict):
-        train = {"device": device, **train}
+    if isinstance(train, dict) and device is not None:
+        train = {**train, "device": device}
     return Pipeline(
         data=_data_spec(section("data"), path),
         extract=from_dict(ExtractConfig, section("extract"), f"{path} [extract]"),
@@ -154,19 +152,6 @@ def load_pipeline(path: str | Path, device: str) -> Pipeline:
         score=score_config(section("score"), f"{path} [score]"),
         evaluate=from_dict(EvaluationConfig, section("evaluate"), f"{path} [evaluate]"),
     )
-
-
-def run_provenance(run_dir: Path, folder: Path) -> dict[str, Any]:
-    """The run's record for an evaluation.json in ``folder``: the run folder's path relative to
-    ``folder``, and its run.json."""
-    from octanogan.fsutil import relative_path
-
-    info: dict[str, Any] = {"run_dir": relative_path(run_dir, folder)}
-    try:
-        info.update(run_layout.read_record(run_dir))
-    except InputError:
-        pass
-    return info
 
 
 def prepare_evaluation(out: Path, scores_dir: Path, annotations: Path | None,
@@ -203,12 +188,14 @@ def evaluate_stage(run_dir: Path, manifest_path: Path, manifest: pd.DataFrame, s
     ``out`` is carried into the new folder with hard links. Returns the report's index.html.
     """
     from octanogan.evaluation import evaluate_scores
-    from octanogan.fsutil import atomic_dir, link_tree, relative_path
+    from octanogan.fsutil import link_tree, relative_path
+    from octanogan.outputs.folder import atomic_dir
     from octanogan.report.render import render_into
 
     out, scores_dir = Path(out), Path(scores_dir)
     inside = scores_dir.resolve().parent == out.resolve()
-    provenance = {"run": run_provenance(run_dir, out), "manifest": relative_path(manifest_path, out),
+    provenance = {"run": run_layout.run_provenance(run_dir, out),
+                  "manifest": relative_path(manifest_path, out),
                   "annotations": relative_path(annotations, out) if annotations else None}
     with atomic_dir(out, evaluation_layout.KIND) as tmp:
         used_scores = scores_dir
@@ -229,14 +216,14 @@ def _record_in_run(run_dir: Path, eval_dir: Path, record: dict[str, Any], config
     """Keep in the run what predict and the model card need from an evaluation: the calibration
     (when thresholds came from healthy val volumes) and the headline metrics."""
     from octanogan.fsutil import atomic_write_json, relative_path
-    from octanogan.outputs.calibration import CALIBRATION, LAST_EVALUATION
+    from octanogan.outputs.calibration import LAST_EVALUATION, write_calibration
     from octanogan.outputs.scores import ScoreFiles
     from octanogan.prediction.calibrate import calibration_record
 
     reference = record.get("threshold_volumes") or {}
     if reference.get("split") == "val" and reference.get("volume_ids"):
         files = ScoreFiles(eval_dir / str(record["scores_dir"]))
-        atomic_write_json(run_dir / CALIBRATION, calibration_record(
+        write_calibration(run_dir, calibration_record(
             files, list(reference["volume_ids"]), config,
             {"split": "val", "made_by": "evaluate", "evaluation": relative_path(eval_dir, run_dir),
              "manifest": (relative_path(eval_dir / record["manifest"], run_dir)
@@ -253,7 +240,7 @@ def _record_in_run(run_dir: Path, eval_dir: Path, record: dict[str, Any], config
     })
 
 
-def run_pipeline(pipeline_path: Path, out: Path, device: str, echo: Callable[[str], None],
+def run_pipeline(pipeline_path: Path, out: Path, device: str | None, echo: Callable[[str], None],
                  progress: Callable, on_train_iteration: Callable | None = None) -> Path:
     """Run every stage of a pipeline YAML into ``out``; returns the report's index.html."""
     import yaml
@@ -261,12 +248,13 @@ def run_pipeline(pipeline_path: Path, out: Path, device: str, echo: Callable[[st
     from octanogan.fsutil import atomic_write_text
 
     pipeline = load_pipeline(pipeline_path, device)
+    device = pipeline.train.device  # training and scoring run on the same device
     out = Path(os.path.abspath(out))
     inputs = [p for p in (pipeline.data.manifest,) if p is not None]
     record = pipeline.record()
     if claim_output(out, "pipeline", inputs):
         saved = load_yaml(out / "pipeline.yaml") if (out / "pipeline.yaml").is_file() else None
-        if saved != record:
+        if saved is None or _without_device(saved) != record:
             raise InputError(out, "holds a pipeline run made with other settings (see its pipeline.yaml); "
                                   "choose a new --out")
     else:

@@ -7,7 +7,17 @@ import sys
 
 import pytest
 
-COMMANDS = ["phantom", "convert", "extract", "train", "score", "evaluate", "report", "run"]
+COMMANDS = ["phantom", "convert", "extract", "train", "score", "evaluate", "calibrate", "predict",
+            "info", "report", "run"]
+
+
+def test_the_list_above_is_every_command():
+    """A new command must be added to COMMANDS, so its help and import cost are tested."""
+    import typer.main
+
+    from octanogan.cli import app
+
+    assert set(typer.main.get_command(app).commands) == set(COMMANDS)
 
 
 def test_help_lists_every_command_without_importing_torch():

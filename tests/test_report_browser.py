@@ -10,6 +10,7 @@ from urllib.parse import unquote, urlparse
 
 import numpy as np
 import pytest
+from playwright import sync_api
 from report_fixture import INJECTED_ID, QC_BSCAN, build_eval_dir
 
 from octanogan.fsutil import safe_name
@@ -23,7 +24,6 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason=f"{CHROMIUM} not installed"),
 ]
-sync_api = pytest.importorskip("playwright.sync_api")
 
 
 class Visit:

@@ -9,12 +9,18 @@ of its inputs.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
-from collections.abc import Iterable
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from octanogan.errors import InputError
+from octanogan.fsutil import atomic_write_text, umask
+from octanogan.outputs.lock import hold, scope
 
 MARKER = "octanogan.json"
 #: Folder kinds and how errors name them.
@@ -42,7 +48,6 @@ def marker_text(kind: str) -> str:
 
 def write_marker(folder: str | Path, kind: str) -> None:
     """Mark ``folder`` as an octanogan output of ``kind`` (atomic)."""
-    from octanogan.fsutil import atomic_write_text
 
     atomic_write_text(Path(folder) / MARKER, marker_text(kind))
 
@@ -100,8 +105,6 @@ def claim_output(out: str | Path, kind: str, inputs: Iterable[str | Path] = (),
     ``out`` is locked for this process (:mod:`octanogan.outputs.lock`): a second writer is refused,
     unless both claim it ``shared`` (jobs built to write one folder together).
     """
-    from octanogan.outputs.lock import hold
-
     out = Path(out)
     check_no_overlap(out, inputs)
     if not out.exists():
@@ -123,3 +126,49 @@ def claim_output(out: str | Path, kind: str, inputs: Iterable[str | Path] = (),
         raise InputError(out, f"exists, is not empty ({held}) and was not written by octanogan; "
                               "choose a new or empty folder (octanogan only replaces folders it wrote)")
     raise InputError(out, f"holds an octanogan {KINDS[found]}, not a {KINDS[kind]}; choose another folder")
+
+
+def _recover_swap(target: Path, old: Path) -> None:
+    """Finish a swap that a kill interrupted between its two renames: put the old folder back."""
+    if old.exists() and not target.exists():
+        os.replace(old, target)
+
+
+@contextlib.contextmanager
+def atomic_dir(target: str | Path, kind: str) -> Iterator[Path]:
+    """Yield a temporary folder beside ``target``; on success it replaces ``target`` whole.
+
+    The new folder is marked as an octanogan output of ``kind``. ``target`` itself may only be
+    an octanogan folder of the same kind (callers check with :func:`claim_output` before working;
+    this is the last line of defence).
+    """
+    with scope():
+        yield from _atomic_dir(Path(target), kind)
+
+
+def _atomic_dir(target: Path, kind: str) -> Iterator[Path]:
+    old = target.with_name(f".{target.name}.old")
+    _recover_swap(target, old)
+    claim_output(target, kind)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    os.chmod(tmp, 0o777 & ~umask())
+    try:
+        try:
+            yield tmp
+        except OSError as exc:  # name the file by where it was going, not by the temporary folder
+            if exc.filename and Path(exc.filename).is_relative_to(tmp):
+                final = target / Path(exc.filename).relative_to(tmp)
+                raise OSError(exc.errno, exc.strerror, str(final)) from exc
+            raise
+        write_marker(tmp, kind)
+        if target.exists():
+            claim_output(target, kind)
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from octanogan.errors import InputError
-from octanogan.fsutil import atomic_write_text
+from octanogan.fsutil import atomic_write_text, relative_path
 
 KIND = "run"
 CONFIG, RECORD, LOSSES = "config.yaml", "run.json", "losses.csv"
@@ -71,3 +71,14 @@ def is_resumable(run_dir: Path) -> bool:
     """A run folder that ``train --resume`` can continue (it has its config and record)."""
     run_dir = Path(run_dir)
     return (run_dir / CONFIG).is_file() and (run_dir / RECORD).is_file()
+
+
+def run_provenance(run_dir: Path, folder: Path) -> dict[str, Any]:
+    """The run's record for an evaluation.json in ``folder``: the run folder's path relative to
+    ``folder``, and its run.json."""
+    info: dict[str, Any] = {"run_dir": relative_path(run_dir, folder)}
+    try:
+        info.update(read_record(run_dir))
+    except InputError:
+        pass
+    return info

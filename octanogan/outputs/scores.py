@@ -18,7 +18,7 @@ Paths in volumes.csv are relative to the folder where possible and resolved when
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -114,16 +114,16 @@ class ScoresFolder:
         with atomic_path(self.patches_csv(volume_id)) as tmp:
             patches.to_csv(tmp, index=False, columns=list(PATCH_COLUMNS))
 
-    def write_tables(self, manifest: pd.DataFrame, top_fraction: float) -> pd.DataFrame:
-        """Rebuild volumes.csv and bscans.csv from the finished volumes' patch tables."""
-        from octanogan.scoring.aggregate import aggregate_scores
-
+    def write_tables(self, manifest: pd.DataFrame,
+                     aggregate: Callable[[pd.DataFrame], tuple[pd.DataFrame, float]]) -> pd.DataFrame:
+        """Rebuild volumes.csv and bscans.csv from the finished volumes' patch tables;
+        ``aggregate`` turns a patch table into B-scan scores and the volume score (scoring's rule)."""
         volumes, bscans = [], []
         for row in manifest.itertuples(index=False):
             if not self.is_done(row.volume_id):
                 continue
             patches = pd.read_csv(self.patches_csv(row.volume_id))
-            per_bscan, volume_score = aggregate_scores(patches, top_fraction)
+            per_bscan, volume_score = aggregate(patches)
             reasons = self.quality(row.volume_id).reasons
             bscans += [(row.volume_id, b, v, not reasons[b], ";".join(reasons[b]))
                        for b, v in zip(per_bscan["bscan"], per_bscan["score"])]

@@ -13,10 +13,10 @@ import pandas as pd
 
 from octanogan import __version__
 from octanogan.errors import InputError, OctanoganError, about
-from octanogan.fsutil import atomic_dir, naming_failures, relative_path, sha256_file
+from octanogan.fsutil import naming_failures, relative_path, sha256_file
 from octanogan.io import read_volume
 from octanogan.io.manifest import load_manifest, select
-from octanogan.outputs.folder import claim_output
+from octanogan.outputs.folder import atomic_dir, claim_output
 from octanogan.patches.config import ExtractConfig
 from octanogan.patches.grid import check_fits, cut_patches, patch_centres
 from octanogan.patches.store import KIND, QUALITY, PatchStoreWriter

@@ -18,12 +18,12 @@ import numpy as np
 from octanogan.errors import ConfigError, InputError, OctanoganError
 from octanogan.evaluation.config import EvaluationConfig
 from octanogan.evaluation.levels import MarkerCodes, healthy_thresholds, read_evidence
-from octanogan.fsutil import atomic_write_json, relative_path
+from octanogan.fsutil import relative_path
 from octanogan.io.manifest import load_manifest
-from octanogan.outputs.calibration import CALIBRATION, FORMAT_VERSION
+from octanogan.outputs.calibration import FORMAT_VERSION, write_calibration
 from octanogan.outputs.scores import ScoreFiles
 from octanogan.provenance import now
-from octanogan.scoring.config import ScoreConfig
+from octanogan.scoring.config import ScoreConfig, score_config
 
 #: Settings of a scores folder that are not scoring choices (they describe the run or machine).
 _NOT_SCORING = ("versions", "run_dir", "run_hash", "patch_size", "preprocess", "batch_size")
@@ -58,8 +58,6 @@ def calibration_record(files: ScoreFiles, volume_ids: list[str], config: Evaluat
 
 def calibrated_score_config(calibration: dict[str, Any] | None) -> ScoreConfig:
     """The scoring settings a calibration holds for (the defaults without one)."""
-    from octanogan.pipeline import score_config
-
     if calibration is None:
         return ScoreConfig()
     scoring = dict(calibration.get("scoring") or {})
@@ -93,7 +91,7 @@ def calibrate_run(run_dir: str | Path, manifest_path: str | Path, score: ScoreCo
         record = calibration_record(ScoreFiles(scores), list(healthy["volume_id"]), config,
                                     {"split": "val", "manifest": relative_path(manifest_path, run_dir),
                                      "made_by": "calibrate"})
-    atomic_write_json(run_dir / CALIBRATION, record)
+    write_calibration(run_dir, record)
     return record
 
 
@@ -102,8 +100,6 @@ def prediction_score_config(calibration: dict[str, Any] | None, given: dict[str,
     """The settings ``predict`` scores with: the calibration's, or ``given`` (a flat ``score:``
     section) over the defaults when the run has none. A calibration's thresholds hold only for its
     own settings, so ``given`` may change nothing but the batch size there."""
-    from octanogan.pipeline import score_config
-
     if calibration is None:
         return score_config(given, source)
     calibrated = calibrated_score_config(calibration)

@@ -25,12 +25,12 @@ import pandas as pd
 
 from octanogan.errors import ConfigError, InputError, OctanoganError
 from octanogan.evaluation.rows import ROW_COLUMNS
-from octanogan.fsutil import atomic_dir, atomic_path, atomic_write_json
+from octanogan.fsutil import atomic_path, atomic_write_json
 from octanogan.io.manifest import load_manifest
 from octanogan.outputs import evaluation as evaluation_layout
 from octanogan.outputs.calibration import read_calibration
 from octanogan.outputs.cells import safe_cell
-from octanogan.outputs.folder import claim_output
+from octanogan.outputs.folder import atomic_dir, claim_output
 from octanogan.outputs.lock import scope
 from octanogan.provenance import now
 
@@ -49,8 +49,22 @@ class PredictionSummary:
     out: Path
     table: pd.DataFrame
     refused: list[tuple[str, str, str]] = field(default_factory=list)  # (volume id, input, why)
-    calibrated: bool = False
+    #: The run's calibration.json that set the thresholds (None: scores only).
+    calibration: dict[str, Any] | None = None
     seconds: float = 0.0
+
+    @property
+    def calibrated(self) -> bool:
+        return self.calibration is not None
+
+    def calibration_source(self) -> str:
+        """Which calibration set the thresholds, in words (for the command's summary)."""
+        if self.calibration is None:
+            return "the run has no calibration: scores only (run `octanogan calibrate`)"
+        healthy = self.calibration.get("healthy") or {}
+        return (f"thresholds: healthy p{self.calibration.get('percentile', 99.0):g} of "
+                f"{healthy.get('n_volumes', '?')} val volume(s), made by `octanogan "
+                f"{healthy.get('made_by', 'calibrate')}` on {self.calibration.get('date', '?')}")
 
 
 def _input_manifest(inputs: list[Path], folder: Path, keep_names: bool
@@ -99,7 +113,7 @@ def _volume_row(files: Any, volume_id: str, thresholds: dict[str, float]) -> dic
 def _threshold_record(run_dir: Path, out: Path, calibration: dict[str, Any] | None,
                       scoring: dict[str, Any]) -> dict[str, Any]:
     """evaluation.json of a prediction: thresholds, their source, the run (no metrics)."""
-    from octanogan.pipeline import run_provenance
+    from octanogan.outputs.run import run_provenance
 
     record: dict[str, Any] = {"kind": KIND, "date": now(), "scores_dir": SCORES,
                               "run": run_provenance(run_dir, out), "scoring": scoring, "markers": {}}
@@ -187,4 +201,4 @@ def predict_inputs(run_dir: str | Path, inputs: Iterable[str | Path], out: str |
         with atomic_path(tmp / evaluation_layout.METRICS_CSV) as target:
             target.write_text(",".join(ROW_COLUMNS) + "\n")  # nothing is evaluated
         render_into(tmp, tmp / evaluation_layout.REPORT)
-    return PredictionSummary(out, table, refused, calibration is not None, time.perf_counter() - start)
+    return PredictionSummary(out, table, refused, calibration, time.perf_counter() - start)

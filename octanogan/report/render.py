@@ -11,10 +11,10 @@ import jinja2
 
 from octanogan import __version__
 from octanogan.errors import InputError
-from octanogan.fsutil import atomic_dir
-from octanogan.prediction.model_card import NOTICE, ModelCard, model_card
+from octanogan.outputs.folder import atomic_dir
 from octanogan.report import cohort
 from octanogan.report.inputs import Evaluation, load_evaluation
+from octanogan.report.model_card import NOTICE, ModelCard, model_card
 from octanogan.report.volume import build_volume_page
 
 RESEARCH_NOTE = NOTICE

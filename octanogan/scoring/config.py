@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from octanogan import checks
+from octanogan.config import from_dict
+from octanogan.errors import ConfigError
 from octanogan.io.vocabulary import SPLITS
 
 Mode = Literal["iterative", "encoder", "hybrid"]
@@ -84,3 +87,17 @@ class ScoreConfig:
         self.splits = tuple(self.splits)
         for split in self.splits:
             checks.choice("splits", split, SPLITS)
+
+
+#: The inversion's settings, which a flat ``score:`` section holds beside the scoring ones.
+INVERSION_KEYS = tuple(f.name for f in dataclasses.fields(InversionConfig))
+
+
+def score_config(settings: Any, source: str) -> ScoreConfig:
+    """ScoreConfig from a flat ``score:`` section (inversion and scoring settings side by side)."""
+    if not isinstance(settings, dict):
+        raise ConfigError("score", "must be a mapping of settings", source)
+    inversion = from_dict(InversionConfig, {k: v for k, v in settings.items() if k in INVERSION_KEYS},
+                          source)
+    rest = {k: v for k, v in settings.items() if k not in INVERSION_KEYS}
+    return dataclasses.replace(from_dict(ScoreConfig, rest, source), inversion=inversion)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from octanogan.outputs.lock import scope
 from octanogan.outputs.scores import PATCH_COLUMNS, ScoresFolder, check_file_names
 from octanogan.patches.grid import check_fits, cut_patches, patch_centres
 from octanogan.preprocess import PreprocessConfig, preprocess_volume, unflatten
+from octanogan.scoring.aggregate import aggregate_scores
 from octanogan.scoring.config import ScoreConfig
 from octanogan.scoring.inversion import LatentInverter
 from octanogan.scoring.stitch import Stitcher
@@ -229,6 +231,6 @@ def score_manifest(
             flagged[row.volume_id] = failures
     barrier(ranks)  # every rank's volumes are on disk
     if ranks.is_main:
-        folder.write_tables(selected, config.top_fraction)
+        folder.write_tables(selected, functools.partial(aggregate_scores, fraction=config.top_fraction))
     return ScoreSummary(folder.root, scored, skipped, failed, n_patches, time.perf_counter() - start,
                         flagged)

@@ -430,7 +430,7 @@ def demo_settings(budget: str) -> tuple[dict[str, Any], dict[str, Any], Any]:
     """Extraction, training and scoring settings of pipelines/demo.yaml (the defaults a user gets)."""
     import yaml
 
-    from octanogan.pipeline import score_config
+    from octanogan.scoring.config import score_config
 
     pipeline = yaml.safe_load((REPO / "pipelines" / "demo.yaml").read_text())
     train = {k: v for k, v in pipeline["train"].items() if k not in ("seed", "checkpoint_every")}

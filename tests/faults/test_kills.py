@@ -166,7 +166,7 @@ def test_evaluate_killed_while_rendering_keeps_the_old_evaluation(earlier, tmp_p
 
 
 def test_a_swap_killed_between_its_two_renames_is_undone(tmp_path):
-    from octanogan.fsutil import atomic_dir
+    from octanogan.outputs.folder import atomic_dir
 
     target = tmp_path / "report"
     with atomic_dir(target, "report") as tmp:
