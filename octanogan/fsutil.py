@@ -84,6 +84,24 @@ def plain_json(value: Any) -> Any:
     return value
 
 
+def read_json(path: str | Path, missing: str = "file not found", hint: str = "") -> dict[str, Any]:
+    """The JSON object in ``path``: every reader of octanogan's records goes through here, so a
+    missing, unreadable or broken file is one InputError naming it (``hint`` says what to do)."""
+    from octanogan.errors import InputError
+
+    path = Path(path)
+    suffix = f"; {hint}" if hint else ""
+    if not path.is_file():
+        raise InputError(path, missing)
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise InputError(path, f"not valid JSON ({exc}){suffix}") from None
+    if not isinstance(record, dict):
+        raise InputError(path, f"expected a JSON object, got {type(record).__name__}{suffix}")
+    return record
+
+
 def atomic_write_json(target: str | Path, data: Any) -> None:
     """Write ``data`` as indented JSON atomically (see :func:`plain_json`)."""
     atomic_write_text(target, json.dumps(plain_json(data), indent=2, allow_nan=False) + "\n")

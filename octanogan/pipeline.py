@@ -26,51 +26,23 @@ from typing import Any
 
 import pandas as pd
 
-from octanogan import checks
 from octanogan.config import from_dict, load_sections, load_yaml, to_dict
-from octanogan.errors import ConfigError, InputError, OctanoganError
+from octanogan.errors import ConfigError, InputError
+from octanogan.io.manifest import MANIFEST
 from octanogan.outputs import evaluation as evaluation_layout
 from octanogan.outputs import run as run_layout
 from octanogan.outputs.folder import claim_output, write_marker
+from octanogan.phantom.config import CohortConfig
 from octanogan.scoring.config import ScoreConfig, score_config
 
 DATA_KEYS = ("phantom", "manifest", "annotations", "markers")
 
 
 @dataclasses.dataclass
-class PhantomSpec:
-    """The ``data.phantom`` section: a synthetic cohort made by the pipeline."""
-
-    healthy: int = 8
-    diseased: int = 4
-    shape: tuple[int, int, int] = (49, 496, 512)
-    seed: int = 0
-    speckle: str = "log"
-
-    def __post_init__(self) -> None:
-        from octanogan.phantom.anatomy import SPECKLES
-        from octanogan.phantom.volume import check_shape
-
-        checks.choice("speckle", self.speckle, SPECKLES)
-        checks.integer("healthy", self.healthy, 0)
-        checks.integer("diseased", self.diseased, 0)
-        checks.integer("seed", self.seed, 0)
-        if self.healthy + self.diseased == 0:
-            raise ConfigError("healthy", "and 'diseased' cannot both be 0")
-        if not isinstance(self.shape, (list, tuple)) or len(self.shape) != 3 \
-                or not all(isinstance(s, int) and not isinstance(s, bool) for s in self.shape):
-            raise ConfigError("shape", f"must be three integers [B-scans, depth, width], got {self.shape!r}")
-        try:
-            self.shape = check_shape(tuple(self.shape))
-        except OctanoganError as exc:
-            raise ConfigError("shape", str(exc)) from None
-
-
-@dataclasses.dataclass
 class DataSpec:
     """The ``data`` section: a phantom, or a manifest with optional annotations and markers."""
 
-    phantom: PhantomSpec | None = None
+    phantom: CohortConfig | None = None
     manifest: Path | None = None
     annotations: Path | None = None
     markers: Path | None = None
@@ -109,7 +81,7 @@ def _data_spec(data: Any, pipeline: Path) -> DataSpec:
     if "phantom" in data:
         if set(data) != {"phantom"}:
             raise ConfigError("phantom", "excludes 'manifest', 'annotations' and 'markers'", source)
-        return DataSpec(phantom=from_dict(PhantomSpec, data["phantom"] or {}, f"{pipeline} [data.phantom]"))
+        return DataSpec(phantom=from_dict(CohortConfig, data["phantom"] or {}, f"{pipeline} [data.phantom]"))
     if "manifest" not in data:
         raise ConfigError("data", "needs 'phantom' or 'manifest'", pipeline)
     base = Path(pipeline).parent
@@ -181,14 +153,15 @@ def prepare_evaluation(out: Path, scores_dir: Path, annotations: Path | None,
 
 def evaluate_stage(run_dir: Path, manifest_path: Path, manifest: pd.DataFrame, scores_dir: Path,
                    out: Path, annotations: Path | None, annotation_map: dict[str, str],
-                   marker_map: dict[int, str], config: Any, progress: Callable | None = None) -> Path:
+                   marker_map: dict[int, str], config: Any, progress: Callable | None = None,
+                   top_fraction: float | None = None) -> Path:
     """Metrics and report for a scored manifest, built beside ``out`` and swapped in whole.
 
     A failure leaves the previous evaluation (and its report) untouched. A scores folder inside
     ``out`` is carried into the new folder with hard links. Returns the report's index.html.
     """
     from octanogan.evaluation import evaluate_scores
-    from octanogan.fsutil import link_tree, relative_path
+    from octanogan.fsutil import link_tree, read_json, relative_path
     from octanogan.outputs.folder import atomic_dir
     from octanogan.report.render import render_into
 
@@ -202,8 +175,9 @@ def evaluate_stage(run_dir: Path, manifest_path: Path, manifest: pd.DataFrame, s
         if inside:
             used_scores = tmp / scores_dir.name
             link_tree(scores_dir, used_scores)
-        evaluate_scores(used_scores, manifest, annotation_map, marker_map, tmp, config, provenance)
-        record = json.loads((tmp / evaluation_layout.EVALUATION).read_text(encoding="utf-8"))
+        evaluate_scores(used_scores, manifest, annotation_map, marker_map, tmp, config, provenance,
+                        top_fraction)
+        record = read_json(tmp / evaluation_layout.EVALUATION)
         report_progress = (lambda items: progress(items, desc="report", unit="vol")) if progress else None
         render_into(tmp, tmp / evaluation_layout.REPORT, progress=report_progress)
     for warning in record.get("warnings", []):
@@ -270,7 +244,8 @@ def run_pipeline(pipeline_path: Path, out: Path, device: str | None, echo: Calla
     manifest = _score_stage(pipeline.score, run_dir, manifest_path, scores_dir, device, echo,
                             progress)
     index = evaluate_stage(run_dir, manifest_path, manifest, scores_dir, eval_dir, annotations,
-                           annotation_map, marker_map, pipeline.evaluate, progress)
+                           annotation_map, marker_map, pipeline.evaluate, progress,
+                           pipeline.score.top_fraction)
     _print_headline(eval_dir, echo)
     return index
 
@@ -279,17 +254,17 @@ def _data_stage(data: DataSpec, out: Path,
                 echo: Callable[[str], None]) -> tuple[Path, Path | None, Path | None]:
     if data.phantom is None:
         return data.manifest, data.annotations, data.markers  # type: ignore[return-value]
-    from octanogan.phantom import make_cohort
+    from octanogan.phantom import ArtefactConfig, make_cohort
 
     folder = out / "data"
-    if (folder / "manifest.csv").is_file() and claim_output(folder, "cohort"):
+    if (folder / MANIFEST).is_file() and claim_output(folder, "cohort"):
         echo(f"[phantom] reusing {folder}")
     else:
         spec = data.phantom
         make_cohort(folder, n_healthy=spec.healthy, n_diseased=spec.diseased, shape=spec.shape,
-                    seed=spec.seed, speckle=spec.speckle)
+                    seed=spec.seed, artefacts=ArtefactConfig.named(spec.artefacts), speckle=spec.speckle)
         echo(f"[phantom] cohort in {folder}")
-    return folder / "manifest.csv", folder / "annotations.csv", folder / "markers.json"
+    return folder / MANIFEST, folder / "annotations.csv", folder / "markers.json"
 
 
 def _extract_stage(config: Any, manifest_path: Path, out: Path, echo: Callable[[str], None],

@@ -126,7 +126,7 @@ def test_config_with_an_unknown_setting_is_one_line(tiny_run, tiny_cohort, tmp_p
 def test_phantom_speckle_option_and_pipeline_setting(tmp_path, cli):
     from octanogan.errors import ConfigError
     from octanogan.io import read_volume
-    from octanogan.pipeline import PhantomSpec
+    from octanogan.phantom import CohortConfig
 
     for kind in ("log", "brightness"):
         result = cli("phantom", tmp_path / kind, "--healthy", 1, "--diseased", 0, "--shape", "1,128,64",
@@ -135,7 +135,7 @@ def test_phantom_speckle_option_and_pipeline_setting(tmp_path, cli):
     log = read_volume(tmp_path / "log" / "images" / "healthy_000.nii.gz").data
     bright = read_volume(tmp_path / "brightness" / "images" / "healthy_000.nii.gz").data
     assert log.shape == bright.shape and not np.array_equal(log, bright)
-    spec = PhantomSpec(healthy=1, diseased=0, shape=(1, 128, 64), speckle="brightness")
+    spec = CohortConfig(healthy=1, diseased=0, shape=(1, 128, 64), speckle="brightness")
     assert spec.speckle == "brightness"
     with pytest.raises(ConfigError, match="speckle"):
-        PhantomSpec(speckle="salt")
+        CohortConfig(speckle="salt")

@@ -97,10 +97,10 @@ def build_scores(root: Path) -> tuple[pd.DataFrame, dict[str, str]]:
 
 
 def run(root: Path, manifest: pd.DataFrame, annotations: dict[str, str],
-        **settings: float) -> pd.DataFrame:
+        top_fraction: float | None = None, **settings: float) -> pd.DataFrame:
     config = EvaluationConfig(**{"n_bootstrap": 50, "voxel_bins": 256, **settings})
     return evaluate_scores(root / "scores", manifest, annotations, MARKERS, root / "eval", config,
-                           {"run": {"run_dir": "/runs/x"}})
+                           {"run": {"run_dir": "/runs/x"}}, top_fraction)
 
 
 @pytest.fixture(scope="module")
@@ -214,8 +214,10 @@ def test_missing_scores_for_a_test_volume(tmp_path: Path) -> None:
 
 def test_other_top_fraction_recomputes_bscan_and_volume_scores(tmp_path: Path) -> None:
     manifest, annotations = build_scores(tmp_path)
-    run(tmp_path, manifest, annotations, aggregate_top_fraction=1.0, n_bootstrap=0)
-    thresholds = json.loads((tmp_path / "eval" / "evaluation.json").read_text())["thresholds"]
+    run(tmp_path, manifest, annotations, top_fraction=1.0, n_bootstrap=0)
+    record = json.loads((tmp_path / "eval" / "evaluation.json").read_text())
+    thresholds = record["thresholds"]
+    assert record["top_fraction"] == 1.0
     patches = pd.read_csv(tmp_path / "scores" / "patches" / f"{safe_name('healthy val A')}.csv")
     # One healthy val volume: its percentile is its own score, now the mean of all its patches.
     assert thresholds["healthy_p99"]["volume"] == pytest.approx(patches["score"].mean())

@@ -190,8 +190,8 @@ def test_cli_bad_shape_is_one_line_error(tmp_path, shape):
 
 
 @pytest.mark.parametrize("args, words", [
-    (["--healthy", "-1"], "non-negative"),
-    (["--healthy", "0", "--diseased", "0"], "not both zero"),
+    (["--healthy", "-1"], "'healthy' must be >= 0"),
+    (["--healthy", "0", "--diseased", "0"], "cannot both be 0"),
     (["--seed", "-3"], "seed"),
 ])
 def test_cli_bad_counts_or_seed_are_one_line_errors(tmp_path, args, words):

@@ -59,6 +59,8 @@ def test_calibrated_predict_on_bare_nifti_files(trained, tmp_path, cli):
     result = cli("predict", run, diseased, healthy, "--out", out, "--device", "cpu")
     assert result.exit_code == 0, result.output
     assert "1 above the calibrated threshold" in result.output
+    assert {p.name for p in out.iterdir()} == {"octanogan.json", "inputs", "scores", "predictions.csv",
+                                               "prediction.json", "report"}  # its own layout
     table = pd.read_csv(out / "predictions.csv").set_index("input")
     assert table.loc[str(diseased), "above_threshold"] and not table.loc[str(healthy), "above_threshold"]
     threshold = calibration["thresholds"]["volume"]

@@ -9,6 +9,9 @@ from typing import Literal
 import typer
 
 from octanogan.cli.common import handle_errors, progress
+from octanogan.phantom.config import CohortConfig
+
+COHORT = CohortConfig  # its defaults, read without building one (that would check the shape)
 
 
 def parse_shape(text: str) -> tuple[int, int, int]:
@@ -25,27 +28,31 @@ def parse_shape(text: str) -> tuple[int, int, int]:
 def phantom(
     out_dir: Path = typer.Argument(..., help="New or empty folder to write the cohort into (created if "
                                              "missing); a finished cohort is never replaced."),
-    healthy: int = typer.Option(8, "--healthy", help="Number of healthy volumes (train/val/test)."),
-    diseased: int = typer.Option(4, "--diseased", help="Number of diseased volumes (all test)."),
-    shape: str = typer.Option("49,496,512", "--shape", help="Volume shape B-scans,depth,width."),
-    seed: int = typer.Option(0, "--seed", help="Cohort seed (0 or more); the same seed writes the "
-                                               "same files."),
+    healthy: int = typer.Option(COHORT.healthy, "--healthy",
+                                help="Number of healthy volumes (train/val/test)."),
+    diseased: int = typer.Option(COHORT.diseased, "--diseased",
+                                 help="Number of diseased volumes (all test)."),
+    shape: str = typer.Option(",".join(map(str, COHORT.shape)), "--shape",
+                              help="Volume shape B-scans,depth,width."),
+    seed: int = typer.Option(COHORT.seed, "--seed",
+                             help="Cohort seed (0 or more); the same seed writes the same files."),
     artefacts: Literal["none", "realistic"] = typer.Option(
-        "none", "--artefacts", help="Real-world artefacts: none (clean phantom) or realistic (a random "
-                                    "mix per volume: fill wedges, padding, tilt, bowl, vignetting, vessel "
-                                    "shadows, low-SNR B-scans, optic disc, sizes; see docs/phantom.md)."),
+        COHORT.artefacts, "--artefacts",
+        help="Real-world artefacts: none (clean phantom) or realistic (a random mix per volume: fill "
+             "wedges, padding, tilt, bowl, vignetting, vessel shadows, low-SNR B-scans, optic disc, "
+             "sizes; see docs/phantom.md)."),
     speckle: Literal["log", "brightness"] = typer.Option(
-        "log", "--speckle", help="Speckle of even strength in grey levels (log), or grain that grows "
-                                 "with brightness, as in real exports (brightness; docs/phantom.md)."),
+        COHORT.speckle, "--speckle",
+        help="Speckle of even strength in grey levels (log), or grain that grows with brightness, as "
+             "in real exports (brightness; docs/phantom.md)."),
 ) -> None:
     """Write a synthetic macular SD-OCT cohort: NIfTI volumes, label maps, boundaries, manifest."""
     from octanogan.phantom import ArtefactConfig, make_cohort
-    from octanogan.phantom.cohort import check_cohort_args, claim_cohort
-    from octanogan.phantom.volume import check_shape
+    from octanogan.phantom.cohort import claim_cohort
 
-    volume_shape = check_shape(parse_shape(shape))
+    cohort = CohortConfig(healthy, diseased, parse_shape(shape), seed, speckle, artefacts)
+    volume_shape = cohort.shape
     config = ArtefactConfig.named(artefacts)
-    check_cohort_args(healthy, diseased, seed)
     claim_cohort(out_dir)  # before the progress bar: a refusal is one line
     start = time.perf_counter()
     with progress(total=healthy + diseased, desc="phantom", unit="volume") as bar:

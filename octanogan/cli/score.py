@@ -163,7 +163,7 @@ def evaluate(
     if not ranks.is_main:
         return
     index = evaluate_stage(run_dir, manifest, manifest_table, scores_dir, out, annotations,
-                           annotation_map, marker_map, evaluation, progress)
+                           annotation_map, marker_map, evaluation, progress, settings.top_fraction)
     typer.echo(f"report: {index.absolute()}")
 
 

@@ -19,14 +19,10 @@ class EvaluationConfig:
     #: Seed of the bootstrap resamples (the inversion's seed is the score section's ``seed``).
     bootstrap_seed: int = 0
     healthy_percentile: float = 99.0
-    #: B-scan and volume scores are the mean of this top fraction of patch scores. When it differs
-    #: from the fraction the scores folder was made with, they are recomputed from the patch tables.
-    aggregate_top_fraction: float = 0.1
     voxel_bins: int = 2048
 
     def __post_init__(self) -> None:
         checks.integer("n_bootstrap", self.n_bootstrap, 0, MAX_BOOTSTRAP)
         checks.integer("bootstrap_seed", self.bootstrap_seed, 0, checks.MAX_SEED)
         checks.number("healthy_percentile", self.healthy_percentile, 0.0, 100.0, True, True)
-        checks.number("aggregate_top_fraction", self.aggregate_top_fraction, 0.0, 1.0, low_open=True)
         checks.integer("voxel_bins", self.voxel_bins, 2, MAX_VOXEL_BINS)

@@ -68,12 +68,12 @@ def _threshold_volumes(manifest: pd.DataFrame,
     return manifest.iloc[:0], None, warnings
 
 
-def _recompute_fraction(files: ScoreFiles, config: EvaluationConfig) -> float | None:
+def _recompute_fraction(files: ScoreFiles, top_fraction: float | None) -> float | None:
     """The top fraction to recompute B-scan/volume scores with, or None to use the tables."""
     written = files.settings.get("top_fraction")
-    if written is None or math.isclose(float(written), config.aggregate_top_fraction):
+    if top_fraction is None or written is None or math.isclose(float(written), top_fraction):
         return None
-    return config.aggregate_top_fraction
+    return top_fraction
 
 
 def _youden_thresholds(tables: LevelTables) -> dict[str, float]:
@@ -144,8 +144,12 @@ def _write_figures(out_dir: Path, curves: dict[str, dict[str, dict[str, Any]]],
 
 def evaluate_scores(scores_dir: Path, manifest: pd.DataFrame, annotations: dict[str, str],
                     markers: dict[int, str], out_dir: Path, config: EvaluationConfig,
-                    provenance: dict[str, Any]) -> pd.DataFrame:
+                    provenance: dict[str, Any], top_fraction: float | None = None) -> pd.DataFrame:
     """Evaluate the test volumes of ``manifest`` from their scores; write the EVAL files.
+
+    B-scan and volume scores come from the scores tables, or are recomputed from the patch tables
+    when ``top_fraction`` (the score section's setting, its one owner) differs from the one the
+    scores folder was made with.
 
     Thresholds come from healthy val volumes (healthy train as a recorded fallback); the Youden
     point is chosen on the evaluated set. Returns the metric rows (columns of docs/formats.md).
@@ -158,7 +162,7 @@ def evaluate_scores(scores_dir: Path, manifest: pd.DataFrame, annotations: dict[
         raise OctanoganError("the manifest has no test volumes to evaluate")
     files.require(test["volume_id"], "test")
     reference, reference_split, warnings = _threshold_volumes(manifest, files)
-    fraction = _recompute_fraction(files, config)
+    fraction = _recompute_fraction(files, top_fraction)
 
     evaluated = [read_evidence(files, row.volume_id, row.label, _annotation(row, annotations),
                                codes, config.voxel_bins, top_fraction=fraction)
@@ -192,6 +196,7 @@ def evaluate_scores(scores_dir: Path, manifest: pd.DataFrame, annotations: dict[
 
     record = _record(out_dir, files, markers, config, provenance, thresholds, reference, reference_split,
                      evaluated, codes, exponent, warnings)
+    record["top_fraction"] = fraction if fraction is not None else files.settings.get("top_fraction")
     metrics = pd.DataFrame(rows, columns=list(ROW_COLUMNS))
     atomic_write_json(out_dir / layout.EVALUATION, record)
     atomic_write_json(out_dir / layout.METRICS_JSON, {"rows": rows, **record})

@@ -23,7 +23,7 @@ from pathlib import Path
 from octanogan.errors import OctanoganError
 from octanogan.fsutil import atomic_write_text, safe_name, sha256_file
 from octanogan.io.devices import canonical_device
-from octanogan.io.manifest import SPLITS
+from octanogan.io.manifest import MANIFEST, SPLITS
 from octanogan.io.readers import (
     IMAGE_SUFFIXES,
     NIFTI_SUFFIXES,
@@ -59,7 +59,7 @@ class ConversionReport:
 
     @property
     def manifest_path(self) -> Path:
-        return self.out_dir / "manifest.csv"
+        return self.out_dir / MANIFEST
 
     @property
     def refused_path(self) -> Path:
@@ -200,7 +200,7 @@ def write_manifest(out_dir: Path, rows: list[dict[str, str]], merge: bool = True
 
     Columns of an earlier manifest beyond the standard ones (e.g. ``diagnosis``) are kept.
     """
-    manifest = out_dir / "manifest.csv"
+    manifest = out_dir / MANIFEST
     columns, earlier = _read_csv(manifest) if merge else ([], [])
     new_ids = {r["volume_id"] for r in rows}
     kept = [r for r in earlier if r.get("volume_id") not in new_ids]
@@ -248,7 +248,7 @@ def convert_inputs(
     out_dir = Path(out_dir)
     paths = [Path(p) for p in paths]
     marked = claim_output(out_dir, "converted", paths)
-    earlier = _existing_rows(out_dir / "manifest.csv")
+    earlier = _existing_rows(out_dir / MANIFEST)
     sources = read_sources(out_dir)
     earlier_ids = {r.get("volume_id", "") for r in earlier}
     #: sha256 -> how to name the first volume of that content (earlier runs, then this run).

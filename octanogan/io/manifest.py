@@ -12,6 +12,8 @@ from octanogan.errors import InputError, ManifestError
 from octanogan.io.vocabulary import MANIFEST_LABELS, SPLITS, UNKNOWN
 from octanogan.outputs.cells import formula_like, formula_problem
 
+#: The file name of the manifest every cohort and converted folder carries.
+MANIFEST = "manifest.csv"
 REQUIRED_COLUMNS = ("volume_id", "path", "label", "split")
 OPTIONAL_COLUMNS = ("annotation_path", "device", "eye")
 EYES = ("OD", "OS", "")

@@ -10,12 +10,12 @@ docs/formats.md gives the fields.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
 from octanogan.errors import InputError
+from octanogan.fsutil import atomic_write_json, read_json
 
 CALIBRATION, LAST_EVALUATION = "calibration.json", "last_evaluation.json"
 FORMAT_VERSION = 1
@@ -23,15 +23,7 @@ LEVELS = ("voxel", "patch", "bscan", "volume")
 
 
 def _read(path: Path) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(path, f"not valid JSON ({exc}); run `octanogan calibrate` again") from None
-    if not isinstance(record, dict):
-        raise InputError(path, "expected a JSON object")
-    return record
+    return read_json(path, hint="run `octanogan calibrate` again") if path.exists() else None
 
 
 def write_calibration(run_dir: str | Path, record: dict[str, Any]) -> bool:
@@ -41,8 +33,6 @@ def write_calibration(run_dir: str | Path, record: dict[str, Any]) -> bool:
     evaluation's calibration: a calibration someone made on purpose (``calibrate --percentile
     95``) is never replaced as a side effect of an evaluation.
     """
-    from octanogan.fsutil import atomic_write_json
-
     path = Path(run_dir) / CALIBRATION
     if _made_by(record) == "evaluate":
         try:

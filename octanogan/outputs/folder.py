@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from octanogan.errors import InputError
-from octanogan.fsutil import atomic_write_text, umask
+from octanogan.fsutil import atomic_write_text, read_json, umask
 from octanogan.outputs.lock import hold, scope
 
 MARKER = "octanogan.json"
@@ -54,10 +54,9 @@ def write_marker(folder: str | Path, kind: str) -> None:
 
 def marker_kind(folder: str | Path) -> str | None:
     """The kind named by ``folder/octanogan.json``, or None when there is no readable marker."""
-    path = Path(folder) / MARKER
     try:
-        kind = json.loads(path.read_text(encoding="utf-8")).get("kind")
-    except (OSError, ValueError, AttributeError):
+        kind = read_json(Path(folder) / MARKER).get("kind")
+    except InputError:
         return None
     return kind if kind in KINDS else None
 

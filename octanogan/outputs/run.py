@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from octanogan.errors import InputError
-from octanogan.fsutil import atomic_write_text, relative_path
+from octanogan.fsutil import atomic_write_text, read_json, relative_path
 
 KIND = "run"
 CONFIG, RECORD, LOSSES = "config.yaml", "run.json", "losses.csv"
@@ -46,13 +46,8 @@ def write_record(run_dir: Path, record: dict[str, Any]) -> None:
 def read_record(run_dir: Path) -> dict[str, Any]:
     """``run.json`` as a dict; an InputError names the file when it is missing or corrupt."""
     path = Path(run_dir) / RECORD
-    if not path.is_file():
-        raise InputError(path, "run.json not found; is this an octanogan run folder?")
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(path, f"corrupt run record ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(record, dict) or not isinstance(record.get("networks"), dict):
+    record = read_json(path, "run.json not found; is this an octanogan run folder?")
+    if not isinstance(record.get("networks"), dict):
         raise InputError(path, "corrupt run record (no 'networks' section)")
     return record
 

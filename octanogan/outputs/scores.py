@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from octanogan.errors import InputError, OctanoganError
-from octanogan.fsutil import atomic_path, atomic_write_text, relative_path, safe_name
+from octanogan.fsutil import atomic_path, atomic_write_text, read_json, relative_path, safe_name
 from octanogan.outputs.folder import write_marker
 
 KIND = "scores"
@@ -59,6 +59,16 @@ def resolve(root: Path, value: str) -> Path:
     return path if path.is_absolute() else root / path
 
 
+def read_geometry(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of a volume's geometry file (ILM, BM, shifts, export fill, QC); one InputError
+    naming the file when it cannot be read."""
+    try:
+        with np.load(path, allow_pickle=False) as geometry:
+            return {name: np.asarray(geometry[name]) for name in geometry.files}
+    except (OSError, ValueError) as exc:
+        raise InputError(path, f"not a readable .npz file ({exc})") from exc
+
+
 class ScoresFolder:
     """Names of the files of one scores folder, and the writer side of ``octanogan score``."""
 
@@ -86,10 +96,7 @@ class ScoresFolder:
         """Record settings and mark the folder; refuse to mix scores made with other settings."""
         path = self.root / SETTINGS
         if path.is_file():
-            try:
-                old = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                raise InputError(path, f"not valid JSON ({exc}); choose a new --out folder") from exc
+            old = read_json(path, hint="choose a new --out folder")
 
             def deciding(values: dict[str, Any]) -> dict[str, Any]:
                 return {k: v for k, v in values.items() if k not in IGNORED_SETTINGS}
@@ -138,19 +145,21 @@ class ScoresFolder:
             pd.DataFrame(bscans, columns=[*BSCAN_COLUMNS, *BSCAN_QC_COLUMNS]).to_csv(tmp, index=False)
         return table
 
+    def geometry(self, stem: str) -> dict[str, np.ndarray]:
+        """The arrays of ``maps/<stem>_geometry.npz`` (ILM, BM, export fill, QC); one InputError
+        naming the file when it cannot be read."""
+        return read_geometry(self.map_file(stem, "geometry"))
+
     def quality(self, volume_id: str) -> Any:
         """The QC of a scored volume's B-scans (``Quality``), kept in its geometry file."""
         from octanogan.preprocess.quality import Quality
 
-        path = self.map_path(volume_id, "geometry")
         try:
-            with np.load(path) as geometry:
-                return Quality.from_arrays(geometry)
+            return Quality.from_arrays(self.geometry(safe_name(volume_id)))
         except KeyError as exc:
-            raise InputError(path, f"holds no quality control ({exc}); score this volume again "
-                                   "into a new folder") from None
-        except (OSError, ValueError) as exc:
-            raise InputError(path, f"not a readable .npz file ({exc})") from exc
+            raise InputError(self.map_path(volume_id, "geometry"),
+                             f"holds no quality control ({exc}); score this volume again into a new "
+                             "folder") from None
 
 
 def read_table(path: Path, columns: Iterable[str]) -> pd.DataFrame:
@@ -190,16 +199,7 @@ class ScoreFiles(ScoresFolder):
         self.bscans = read_table(self.root / BSCANS, BSCAN_COLUMNS)
 
     def _read_settings(self) -> dict[str, Any]:
-        path = self.root / SETTINGS
-        if not path.is_file():
-            raise InputError(path, "not found; is this a folder written by `octanogan score`?")
-        try:
-            settings = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InputError(path, f"not valid JSON ({exc})") from exc
-        if not isinstance(settings, dict):
-            raise InputError(path, "settings must be a JSON object")
-        return settings
+        return read_json(self.root / SETTINGS, "not found; is this a folder written by `octanogan score`?")
 
     @property
     def patch_size(self) -> int:
@@ -268,12 +268,9 @@ class ScoreFiles(ScoresFolder):
         """Flattening shifts ``int [B, W]`` of one volume."""
         path = self._existing(self.map_file(self.stem(volume_id), "geometry"), volume_id)
         try:
-            with np.load(path) as geometry:
-                shifts = np.asarray(geometry["shifts"])
+            shifts = read_geometry(path)["shifts"]
         except KeyError as exc:
             raise InputError(path, "holds no 'shifts' array") from exc
-        except (OSError, ValueError) as exc:
-            raise InputError(path, f"not a readable .npz file ({exc})") from exc
         expected = (shape[0], shape[2])
         if shifts.shape != expected or not np.issubdtype(shifts.dtype, np.integer):
             raise InputError(path, f"shifts must be integers of shape {expected}, "

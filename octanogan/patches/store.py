@@ -23,8 +23,9 @@ import numpy as np
 import pandas as pd
 
 from octanogan.errors import InputError
-from octanogan.fsutil import atomic_write_text, naming_failures, sha256_file
+from octanogan.fsutil import atomic_write_text, naming_failures, read_json, sha256_file
 
+SETTINGS = "settings.json"
 FORMAT_VERSION = 1
 INDEX_COLUMNS = ("patch_id", "shard", "row", "volume_id", "bscan", "y", "x")
 KIND = "patch_store"
@@ -72,7 +73,7 @@ class PatchStoreWriter:
         record = {"format_version": FORMAT_VERSION, "patch_size": self.patch_size,
                   "n_patches": len(index), "n_shards": self._shard, "dtype": "float16",
                   **settings}
-        atomic_write_text(self.folder / "settings.json", json.dumps(record, indent=2))
+        atomic_write_text(self.folder / SETTINGS, json.dumps(record, indent=2))
         return len(index)
 
 
@@ -80,7 +81,7 @@ def is_complete_store(folder: str | Path) -> bool:
     """A patch store that ``extract`` finished (stores appear whole, with their settings)."""
     from octanogan.outputs.folder import marker_kind
 
-    return marker_kind(folder) == KIND and (Path(folder) / "settings.json").is_file()
+    return marker_kind(folder) == KIND and (Path(folder) / SETTINGS).is_file()
 
 
 class PatchStore:
@@ -88,15 +89,15 @@ class PatchStore:
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
-        settings_path = self.folder / "settings.json"
+        settings_path = self.folder / SETTINGS
         if not self.folder.is_dir():
             raise InputError(self.folder, "patch store folder not found")
         if not settings_path.is_file():
-            raise InputError(self.folder, "no settings.json: not a patch store")
+            raise InputError(self.folder, f"no {SETTINGS}: not a patch store")
+        self.settings: dict[str, Any] = read_json(settings_path, hint="extract the store again")
         try:
-            self.settings: dict[str, Any] = json.loads(settings_path.read_text(encoding="utf-8"))
             self.index = pd.read_csv(self.folder / "index.csv")
-        except (json.JSONDecodeError, OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
             raise InputError(self.folder, f"corrupt patch store ({exc})") from exc
         if self.settings.get("format_version") != FORMAT_VERSION:
             raise InputError(settings_path, f"unsupported store format {self.settings.get('format_version')}")

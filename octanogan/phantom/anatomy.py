@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from octanogan.errors import OctanoganError
+from octanogan.phantom.config import SPECKLES
 
 FIELD_MM = 6.0  # en-face field of view along both the width and the B-scan axis
 RETINA_UM = 310.0  # approximate parafoveal ILM-BM thickness the layer table adds up to
@@ -344,7 +345,6 @@ def render(subject: Subject, grid: Grid, boundaries: np.ndarray, grays: np.ndarr
     return signal
 
 
-SPECKLES = ("log", "brightness")
 #: With ``speckle="brightness"``: grey level at which the speckle has its nominal strength, and the
 #: least share of it kept in the darkest tissue.
 SPECKLE_REFERENCE_GRAY, SPECKLE_FLOOR = 120.0, 0.15

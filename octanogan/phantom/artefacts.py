@@ -30,12 +30,12 @@ import numpy as np
 from octanogan.errors import OctanoganError
 from octanogan.phantom import anatomy
 from octanogan.phantom.anatomy import FIELD_MM, LAYER_NAMES, MIN_SHAPE, Grid, Subject
+from octanogan.phantom.config import ARTEFACT_PRESETS
 
 REFERENCE_DEPTH = 496  # strengths in rows are given at this depth (Spectralis) and scale with it
 KINDS = ("size", "letterbox", "fill_wedges", "tilt", "curvature", "vignetting", "vessel_shadows",
          "low_snr", "optic_disc")
 CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
-NAMES = ("none", "realistic")
 #: Grey level a low-SNR B-scan fades towards: the vitreous turns noisy grey, as in dim real exports.
 LOW_SNR_FLOOR = 60.0
 
@@ -121,8 +121,9 @@ class ArtefactConfig:
     @classmethod
     def named(cls, name: str) -> ArtefactConfig:
         """The preset called ``name``: ``"none"`` or ``"realistic"`` (the CLI's choices)."""
-        if name not in NAMES:
-            raise OctanoganError(f"unknown artefact preset {name!r}; choose one of {', '.join(NAMES)}")
+        if name not in ARTEFACT_PRESETS:
+            raise OctanoganError(f"unknown artefact preset {name!r}; choose one of "
+                                 f"{', '.join(ARTEFACT_PRESETS)}")
         return cls.none() if name == "none" else cls.realistic()
 
     @property

@@ -26,16 +26,18 @@ from pathlib import Path
 
 import numpy as np
 
-from octanogan.errors import InputError, OctanoganError
+from octanogan.errors import InputError
 from octanogan.fsutil import atomic_path, atomic_write_text
 from octanogan.io import affine_from_spacing, write_nifti
+from octanogan.io.manifest import MANIFEST
 from octanogan.io.volume import DEFAULT_SPACING_MM
 from octanogan.outputs.folder import claim_output, write_marker
 from octanogan.outputs.lock import scope
 from octanogan.phantom.anatomy import LAYER_NAMES
 from octanogan.phantom.artefacts import ArtefactConfig
+from octanogan.phantom.config import DEFAULT_SHAPE, CohortConfig
 from octanogan.phantom.lesions import MARKERS
-from octanogan.phantom.volume import DEFAULT_SHAPE, check_shape, generate_volume
+from octanogan.phantom.volume import generate_volume
 
 MANIFEST_COLUMNS = ("volume_id", "path", "label", "split", "annotation_path", "device", "eye")
 
@@ -66,19 +68,6 @@ def _csv_text(rows: list[dict[str, str]], columns: tuple[str, ...]) -> str:
     return buffer.getvalue()
 
 
-def check_cohort_args(n_healthy: int, n_diseased: int, seed: int) -> None:
-    """One-line errors for volume counts and seeds ``make_cohort`` cannot use."""
-    for name, value in (("healthy", n_healthy), ("diseased", n_diseased), ("seed", seed)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise OctanoganError(f"the {name} {'value' if name == 'seed' else 'count'} must be a "
-                                 f"whole number, got {value!r}")
-    if n_healthy < 0 or n_diseased < 0 or n_healthy + n_diseased == 0:
-        raise OctanoganError(f"need a non-negative number of healthy and diseased volumes, not both zero "
-                             f"(got {n_healthy} healthy, {n_diseased} diseased)")
-    if seed < 0:
-        raise OctanoganError(f"the seed must be 0 or more, got {seed}")
-
-
 def claim_cohort(out_dir: str | Path) -> None:
     """Refuse an ``out_dir`` that holds a finished cohort or is a non-empty folder not ours.
 
@@ -86,20 +75,20 @@ def claim_cohort(out_dir: str | Path) -> None:
     completed, its files overwritten.
     """
     out_dir = Path(out_dir)
-    if claim_output(out_dir, "cohort") and (out_dir / "manifest.csv").exists():
+    if claim_output(out_dir, "cohort") and (out_dir / MANIFEST).exists():
         raise InputError(out_dir, "holds a phantom cohort already; choose a new folder")
 
 
 @scope()
 def make_cohort(
     out_dir: str | Path,
-    n_healthy: int = 8,
-    n_diseased: int = 4,
+    n_healthy: int = CohortConfig.healthy,
+    n_diseased: int = CohortConfig.diseased,
     shape: tuple[int, int, int] = DEFAULT_SHAPE,
-    seed: int = 0,
+    seed: int = CohortConfig.seed,
     on_volume: Callable[[str], None] | None = None,
     artefacts: ArtefactConfig | None = None,
-    speckle: str = "log",
+    speckle: str = CohortConfig.speckle,
 ) -> Path:
     """Write a phantom cohort to ``out_dir`` and return its manifest path.
 
@@ -111,8 +100,7 @@ def make_cohort(
     ``speckle="brightness"`` makes the speckle grain scale with the grey level, as in real exports.
     """
     out_dir = Path(out_dir)
-    shape = check_shape(shape)
-    check_cohort_args(n_healthy, n_diseased, seed)
+    shape = CohortConfig(n_healthy, n_diseased, tuple(shape), seed, speckle).shape  # one validator
     claim_cohort(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_marker(out_dir, "cohort")
@@ -139,6 +127,6 @@ def make_cohort(
             on_volume(volume_id)
     atomic_write_text(out_dir / "markers.json", json.dumps({str(k): v for k, v in MARKERS.items()}, indent=2))
     atomic_write_text(out_dir / "annotations.csv", _csv_text(rows, ("volume_id", "annotation_path")))
-    manifest = out_dir / "manifest.csv"
+    manifest = out_dir / MANIFEST
     atomic_write_text(manifest, _csv_text(rows, MANIFEST_COLUMNS))
     return manifest

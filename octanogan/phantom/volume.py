@@ -11,9 +11,8 @@ from octanogan.io.limits import current_limits
 from octanogan.io.volume import DEFAULT_SPACING_MM
 from octanogan.phantom import anatomy
 from octanogan.phantom.artefacts import ArtefactConfig, draw_artefacts
+from octanogan.phantom.config import DEFAULT_SHAPE
 from octanogan.phantom.lesions import paint_lesions, sample_lesions, shape_layers
-
-DEFAULT_SHAPE = (49, 496, 512)
 
 
 @dataclass

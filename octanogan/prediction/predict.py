@@ -1,14 +1,6 @@
 """``octanogan predict``: anomaly maps, a predictions table and a report for unlabelled scans.
 
-Layout of the output folder (docs/formats.md)::
-
-    octanogan.json       marker (kind "prediction")
-    inputs/              the inputs as NIfTI with pseudonymous ids (``octanogan convert``), when
-                         files or folders were given; sources.csv and refused.csv beside them
-    scores/              the scores folder (maps on each input's grid, tables)
-    predictions.csv      one row per input volume: score, threshold, flags, QC; refused inputs too
-    evaluation.json      thresholds and where they came from, for the report (no metrics)
-    report/              the HTML report, with the model card
+The output folder's layout is :mod:`octanogan.outputs.prediction`'s (docs/formats.md).
 """
 
 from __future__ import annotations
@@ -24,18 +16,15 @@ import numpy as np
 import pandas as pd
 
 from octanogan.errors import ConfigError, InputError, OctanoganError
-from octanogan.evaluation.rows import ROW_COLUMNS
 from octanogan.fsutil import atomic_path, atomic_write_json
 from octanogan.io.manifest import load_manifest
-from octanogan.outputs import evaluation as evaluation_layout
 from octanogan.outputs.calibration import read_calibration
 from octanogan.outputs.cells import safe_cell
 from octanogan.outputs.folder import atomic_dir, claim_output
 from octanogan.outputs.lock import scope
+from octanogan.outputs.prediction import INPUTS, KIND, PREDICTIONS, RECORD, REPORT, SCORES
 from octanogan.provenance import now
 
-KIND = "prediction"
-INPUTS, SCORES, PREDICTIONS = "inputs", "scores", "predictions.csv"
 PREDICTION_COLUMNS = ("volume_id", "input", "status", "score", "threshold", "above_threshold",
                       "flagged_regions", "flagged_bscans", "n_bscans", "bscans_failing_qc",
                       "problem")
@@ -112,7 +101,7 @@ def _volume_row(files: Any, volume_id: str, thresholds: dict[str, float]) -> dic
 
 def _threshold_record(run_dir: Path, out: Path, calibration: dict[str, Any] | None,
                       scoring: dict[str, Any]) -> dict[str, Any]:
-    """evaluation.json of a prediction: thresholds, their source, the run (no metrics)."""
+    """prediction.json: thresholds, their source, the run (no metrics)."""
     from octanogan.outputs.run import run_provenance
 
     record: dict[str, Any] = {"kind": KIND, "date": now(), "scores_dir": SCORES,
@@ -196,9 +185,6 @@ def predict_inputs(run_dir: str | Path, inputs: Iterable[str | Path], out: str |
             table[column] = [safe_cell(v) if isinstance(v, str) else v for v in table[column]]
         with atomic_path(tmp / PREDICTIONS) as target:
             table.to_csv(target, index=False)
-        atomic_write_json(tmp / evaluation_layout.EVALUATION,
-                   _threshold_record(run_dir, out, calibration, files.settings))
-        with atomic_path(tmp / evaluation_layout.METRICS_CSV) as target:
-            target.write_text(",".join(ROW_COLUMNS) + "\n")  # nothing is evaluated
-        render_into(tmp, tmp / evaluation_layout.REPORT)
+        atomic_write_json(tmp / RECORD, _threshold_record(run_dir, out, calibration, files.settings))
+        render_into(tmp, tmp / REPORT)
     return PredictionSummary(out, table, refused, calibration, time.perf_counter() - start)

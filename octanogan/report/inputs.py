@@ -5,7 +5,6 @@ The report never recomputes anything: every number it shows comes from these fil
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
@@ -16,7 +15,9 @@ import numpy as np
 import pandas as pd
 
 from octanogan.errors import InputError
+from octanogan.fsutil import read_json
 from octanogan.outputs import evaluation as layout
+from octanogan.outputs import prediction as prediction_layout
 from octanogan.outputs.scores import BSCANS, VOLUMES, ScoresFolder, resolve
 
 LEVELS = ("volume", "bscan", "patch", "voxel")
@@ -93,15 +94,6 @@ class Evaluation:
 
     def patch_table_path(self, entry: VolumeEntry) -> Path:
         return ScoresFolder(self.scores_dir).patch_file(entry.safe_id)
-
-
-def _read_json(path: Path) -> Any:
-    if not path.is_file():
-        raise InputError(path, "file not found")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"not valid JSON ({exc})") from exc
 
 
 def _read_csv(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
@@ -210,14 +202,18 @@ def _bscan_scores(scores_dir: Path, volumes: list[VolumeEntry]
 
 
 def load_evaluation(eval_dir: str | Path) -> Evaluation:
-    """Load evaluation.json, metrics.csv, curves.json and the scores they point to."""
+    """Load an evaluation folder (evaluation.json, metrics.csv, curves.json) or a prediction
+    folder (prediction.json: thresholds, no metrics), and the scores they point to."""
     eval_dir = Path(eval_dir)
     if not eval_dir.is_dir():
         raise InputError(eval_dir, "evaluation folder not found")
-    eval_path = eval_dir / layout.EVALUATION
-    info = _read_json(eval_path)
-    if not isinstance(info, dict):
-        raise InputError(eval_path, "expected a JSON object")
+    if (eval_dir / prediction_layout.RECORD).is_file():  # (the marker comes last, after the report)
+        return _load(eval_dir, eval_dir / prediction_layout.RECORD, evaluated=False)
+    return _load(eval_dir, eval_dir / layout.EVALUATION, evaluated=True)
+
+
+def _load(eval_dir: Path, eval_path: Path, evaluated: bool) -> Evaluation:
+    info = read_json(eval_path)
     scores_dir = _pointer(eval_dir, info, "scores_dir")
     if scores_dir is None:
         raise InputError(eval_path, "names no 'scores_dir'")
@@ -226,12 +222,14 @@ def load_evaluation(eval_dir: str | Path) -> Evaluation:
     manifest = _pointer(eval_dir, info, "manifest")
     volumes = _volumes(scores_dir, _annotation_table(_pointer(eval_dir, info, "annotations")),
                        _manifest_facts(manifest))
-    metrics = _read_csv(eval_dir / layout.METRICS_CSV, METRIC_COLUMNS)
-    for column in ("value", "ci_low", "ci_high", "n_pos", "n_neg"):
-        if column in metrics.columns:
-            metrics[column] = _numbers(eval_dir / layout.METRICS_CSV, metrics[column])
+    metrics = pd.DataFrame(columns=list(METRIC_COLUMNS))  # a prediction evaluates nothing
+    if evaluated:
+        metrics = _read_csv(eval_dir / layout.METRICS_CSV, METRIC_COLUMNS)
+        for column in ("value", "ci_low", "ci_high", "n_pos", "n_neg"):
+            if column in metrics.columns:
+                metrics[column] = _numbers(eval_dir / layout.METRICS_CSV, metrics[column])
     curves_path = eval_dir / layout.CURVES
-    curves = _read_json(curves_path) if curves_path.exists() else {}
+    curves = read_json(curves_path) if curves_path.exists() else {}
     bscan_scores, bscan_qc = _bscan_scores(scores_dir, volumes)
     return Evaluation(
         eval_dir=eval_dir, info=info, scores_dir=scores_dir,

@@ -6,13 +6,13 @@ Only counts, settings, devices (allow-listed) and dates: no volume ids, no file 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from octanogan.config import load_yaml
 from octanogan.errors import InputError
+from octanogan.fsutil import read_json
 from octanogan.outputs.calibration import read_calibration, read_last_evaluation
 from octanogan.outputs.run import CONFIG, read_record
 
@@ -52,11 +52,12 @@ def _store_facts(run_dir: Path, store: dict[str, Any]) -> tuple[int | None, str]
     """Volumes in the training store and the devices the manifest names for them, where the
     store and its manifest can still be read (they are not part of the run folder)."""
     from octanogan.io.devices import canonical_device
+    from octanogan.patches.store import SETTINGS
 
     folder = run_dir / str(store.get("path", ""))
     try:
-        settings = json.loads((folder / "settings.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        settings = read_json(folder / SETTINGS)
+    except InputError:
         return None, MISSING
     ids = {i.get("volume_id") for i in settings.get("inputs", []) if isinstance(i, dict)}
     devices: set[str] = set()

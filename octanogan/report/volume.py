@@ -12,6 +12,7 @@ import pandas as pd
 
 from octanogan.errors import InputError
 from octanogan.io import read_label_map, read_volume
+from octanogan.outputs.scores import ScoresFolder
 from octanogan.report import images
 from octanogan.report.cohort import fmt_score
 from octanogan.report.inputs import Evaluation, VolumeEntry
@@ -144,13 +145,13 @@ def _export_fill(ev: Evaluation, entry: VolumeEntry, data: np.ndarray) -> np.nda
     from octanogan.preprocess.pipeline import retina_mask
 
     path = ev.map_path(entry, "geometry")
+    geometry = ScoresFolder(ev.scores_dir).geometry(entry.safe_id)
+    if "invalid" not in geometry:
+        return None
     try:
-        with np.load(path) as geometry:
-            if "invalid" not in geometry:
-                return None
-            fill = np.asarray(geometry["invalid"], dtype=bool)
-            band = retina_mask(np.asarray(geometry["ilm"]), np.asarray(geometry["bm"]), data.shape[1])
-    except (OSError, ValueError, KeyError) as exc:
+        fill = geometry["invalid"].astype(bool)
+        band = retina_mask(geometry["ilm"], geometry["bm"], data.shape[1])
+    except (KeyError, ValueError) as exc:
         raise InputError(path, f"not a readable geometry file ({exc})") from exc
     if fill.shape != data.shape or band.shape != data.shape:
         raise InputError(path, f"fill mask shape {fill.shape} differs from its volume's {data.shape}")

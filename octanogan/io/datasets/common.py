@@ -18,6 +18,7 @@ import numpy as np
 from octanogan.errors import InputError
 from octanogan.fsutil import atomic_write_text, safe_name
 from octanogan.io.convert import MANIFEST_COLUMNS, ConversionReport, table_text
+from octanogan.io.manifest import MANIFEST
 from octanogan.io.readers import write_nifti
 from octanogan.io.volume import affine_from_spacing
 from octanogan.outputs.folder import claim_output, marker_kind, write_marker
@@ -26,7 +27,7 @@ from octanogan.outputs.folder import claim_output, marker_kind, write_marker
 def claim_dataset_output(root: Path, out_dir: Path) -> None:
     """Refuse an ``out_dir`` that overlaps ``root``, is someone else's, or holds a finished
     conversion (a dataset's tables would replace its manifest)."""
-    if claim_output(out_dir, "converted", [root]) and (out_dir / "manifest.csv").exists():
+    if claim_output(out_dir, "converted", [root]) and (out_dir / MANIFEST).exists():
         raise InputError(out_dir, "holds converted volumes already; convert a dataset into a new "
                                   "or empty folder (its manifest, annotations and markers describe "
                                   "that dataset alone)")
@@ -74,7 +75,7 @@ def write_tables(
     ``refused.csv`` listing the cases that were skipped."""
     out = report.out_dir
     mark_output(out)
-    atomic_write_text(out / "manifest.csv",
+    atomic_write_text(out / MANIFEST,
                       table_text(report.rows, (*MANIFEST_COLUMNS, *extra_columns)))
     if markers is not None:
         annotated = [r for r in report.rows if r.get("annotation_path")]
