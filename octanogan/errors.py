@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -52,3 +53,18 @@ def about(path: str | Path) -> Iterator[None]:
         raise
     except OctanoganError as exc:
         raise InputError(path, str(exc)) from None
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """One input a command skipped and went on without (``convert``, ``extract --keep-going``,
+    ``score --keep-going``, ``predict``): every command reports refusals with this one type."""
+
+    #: The input as the user named it ("" when only the volume id is known).
+    file: str
+    #: Why, in words (the one-line error it would otherwise have stopped with).
+    reason: str
+    volume_id: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.volume_id or self.file}: {self.reason}"

@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -98,6 +97,14 @@ def _data_spec(data: Any, pipeline: Path) -> DataSpec:
                     markers=resolve("markers"))
 
 
+@dataclasses.dataclass
+class EvaluationSummary:
+    """What ``evaluate`` and ``run`` hand back: the report's page and the warnings to show."""
+
+    index: Path
+    warnings: list[str]
+
+
 def load_pipeline(path: str | Path, device: str | None = None) -> Pipeline:
     """Read and validate every section of a pipeline YAML before anything runs; ``device`` (the
     command line's) beats the YAML's ``train.device``, which beats ``auto``."""
@@ -154,11 +161,12 @@ def prepare_evaluation(out: Path, scores_dir: Path, annotations: Path | None,
 def evaluate_stage(run_dir: Path, manifest_path: Path, manifest: pd.DataFrame, scores_dir: Path,
                    out: Path, annotations: Path | None, annotation_map: dict[str, str],
                    marker_map: dict[int, str], config: Any, progress: Callable | None = None,
-                   top_fraction: float | None = None) -> Path:
+                   top_fraction: float | None = None) -> EvaluationSummary:
     """Metrics and report for a scored manifest, built beside ``out`` and swapped in whole.
 
     A failure leaves the previous evaluation (and its report) untouched. A scores folder inside
-    ``out`` is carried into the new folder with hard links. Returns the report's index.html.
+    ``out`` is carried into the new folder with hard links. Returns the report's index.html and
+    the warnings for the user (the CLI prints them; library code prints nothing).
     """
     from octanogan.evaluation import evaluate_scores
     from octanogan.fsutil import link_tree, read_json, relative_path
@@ -180,24 +188,27 @@ def evaluate_stage(run_dir: Path, manifest_path: Path, manifest: pd.DataFrame, s
         record = read_json(tmp / evaluation_layout.EVALUATION)
         report_progress = (lambda items: progress(items, desc="report", unit="vol")) if progress else None
         render_into(tmp, tmp / evaluation_layout.REPORT, progress=report_progress)
-    for warning in record.get("warnings", []):
-        print(f"warning: {warning}", file=sys.stderr)
-    _record_in_run(Path(run_dir), out, record, config)
-    return out / evaluation_layout.REPORT / "index.html"
+    warnings = list(record.get("warnings", []))
+    if not _record_in_run(Path(run_dir), out, record, config):
+        warnings.append(f"{Path(run_dir) / 'calibration.json'} was made by `octanogan calibrate` and "
+                        "is kept; this evaluation's thresholds are in its evaluation.json only")
+    return EvaluationSummary(out / evaluation_layout.REPORT / "index.html", warnings)
 
 
-def _record_in_run(run_dir: Path, eval_dir: Path, record: dict[str, Any], config: Any) -> None:
+def _record_in_run(run_dir: Path, eval_dir: Path, record: dict[str, Any], config: Any) -> bool:
     """Keep in the run what predict and the model card need from an evaluation: the calibration
-    (when thresholds came from healthy val volumes) and the headline metrics."""
+    (when thresholds came from healthy val volumes) and the headline metrics. False when the run's
+    calibration was kept (one that ``calibrate`` made)."""
     from octanogan.fsutil import atomic_write_json, relative_path
     from octanogan.outputs.calibration import LAST_EVALUATION, write_calibration
     from octanogan.outputs.scores import ScoreFiles
     from octanogan.prediction.calibrate import calibration_record
 
     reference = record.get("threshold_volumes") or {}
+    written = True
     if reference.get("split") == "val" and reference.get("volume_ids"):
         files = ScoreFiles(eval_dir / str(record["scores_dir"]))
-        write_calibration(run_dir, calibration_record(
+        written = write_calibration(run_dir, calibration_record(
             files, list(reference["volume_ids"]), config,
             {"split": "val", "made_by": "evaluate", "evaluation": relative_path(eval_dir, run_dir),
              "manifest": (relative_path(eval_dir / record["manifest"], run_dir)
@@ -212,11 +223,12 @@ def _record_in_run(run_dir: Path, eval_dir: Path, record: dict[str, Any], config
         "markers": record.get("markers"),
         "metrics": headline[["level", "metric", "value", "ci_low", "ci_high"]].to_dict("records"),
     })
+    return written
 
 
 def run_pipeline(pipeline_path: Path, out: Path, device: str | None, echo: Callable[[str], None],
-                 progress: Callable, on_train_iteration: Callable | None = None) -> Path:
-    """Run every stage of a pipeline YAML into ``out``; returns the report's index.html."""
+                 progress: Callable, on_train_iteration: Callable | None = None) -> EvaluationSummary:
+    """Run every stage of a pipeline YAML into ``out``; returns the report's page and warnings."""
     import yaml
 
     from octanogan.fsutil import atomic_write_text
@@ -243,11 +255,11 @@ def run_pipeline(pipeline_path: Path, out: Path, device: str | None, echo: Calla
     run_dir = _train_stage(pipeline.train, store, out, echo, on_train_iteration)
     manifest = _score_stage(pipeline.score, run_dir, manifest_path, scores_dir, device, echo,
                             progress)
-    index = evaluate_stage(run_dir, manifest_path, manifest, scores_dir, eval_dir, annotations,
-                           annotation_map, marker_map, pipeline.evaluate, progress,
-                           pipeline.score.top_fraction)
+    summary = evaluate_stage(run_dir, manifest_path, manifest, scores_dir, eval_dir, annotations,
+                             annotation_map, marker_map, pipeline.evaluate, progress,
+                             pipeline.score.top_fraction)
     _print_headline(eval_dir, echo)
-    return index
+    return summary
 
 
 def _data_stage(data: DataSpec, out: Path,
@@ -321,4 +333,3 @@ def _print_headline(eval_dir: Path, echo: Callable[[str], None]) -> None:
     for row in pooled.itertuples(index=False):
         echo(f"  {row.level:>6} {row.metric:<5} {row.value:.3f} "
              f"(95% CI {row.ci_low:.3f}-{row.ci_high:.3f})")
-    sys.stdout.flush()

@@ -188,6 +188,7 @@ def test_evaluate_keeps_a_calibration_that_calibrate_made(tiny_run, tiny_cohort,
                  "--n-bootstrap", "5", "--seed", "3", "--bootstrap-seed", "4")
     assert result.exit_code == 0, result.output
     assert (run / "calibration.json").read_bytes() == chosen
+    assert "made by `octanogan calibrate` and is kept" in result.output
     settings = json.loads((tmp_path / "eval" / "evaluation.json").read_text())["settings"]
     assert settings["bootstrap_seed"] == 4 and "seed" not in settings  # one owner per seed
     assert json.loads((tmp_path / "eval" / "scores" / "settings.json").read_text())["inversion"]["seed"] == 3

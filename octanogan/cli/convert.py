@@ -53,7 +53,7 @@ def register(app: typer.Typer) -> None:
             report = convert_inputs(inputs, out, label=label, split=split, progress=bar,
                                     pseudonymise=pseudonymise)
         for refusal in report.refused:
-            typer.secho(f"refused: {refusal.file}: {refusal.reason}", fg=typer.colors.YELLOW,
+            typer.secho(f"refused: {refusal}", fg=typer.colors.YELLOW,
                         err=True)
         typer.echo(f"{len(report.rows)} volume(s) in {report.manifest_path}"
                    + (f"; {len(report.refused)} refused (see {report.refused_path})"

@@ -45,8 +45,8 @@ def extract(
                f"in {summary.seconds:.1f} s ({rate:.0f} patches/s) -> {summary.store}")
     for line in summary.skipped_lines():
         typer.echo(line)
-    for volume_id, problem in summary.refused.items():
-        typer.secho(f"refused {volume_id}: {problem}", err=True, fg=typer.colors.YELLOW)
+    for refusal in summary.refused:
+        typer.secho(f"refused {refusal}", err=True, fg=typer.colors.YELLOW)
 
 
 def register(app: typer.Typer) -> None:

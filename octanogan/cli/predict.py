@@ -89,8 +89,8 @@ def predict(
     typer.echo(f"predicted {len(scored)} volume(s) in {summary.seconds:.1f} s"
                + (f"; {above} above the calibrated threshold" if summary.calibrated else "")
                + f"; {summary.calibration_source()}")
-    for volume_id, name, problem in summary.refused:
-        typer.secho(f"refused {volume_id or name}: {problem}", err=True, fg=typer.colors.YELLOW)
+    for refusal in summary.refused:
+        typer.secho(f"refused {refusal}", err=True, fg=typer.colors.YELLOW)
     typer.echo(f"report: {(Path(out) / 'report' / 'index.html').absolute()}")
 
 

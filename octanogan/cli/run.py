@@ -24,9 +24,11 @@ def run(
 
     start = time.perf_counter()
     with PhaseBars() as bars:
-        index = run_pipeline(pipeline, out, device, typer.echo, progress, bars)
+        summary = run_pipeline(pipeline, out, device, typer.echo, progress, bars)
+    for warning in summary.warnings:
+        typer.echo(f"warning: {warning}", err=True)
     typer.echo(f"done in {time.perf_counter() - start:.0f} s")
-    typer.echo(f"report: {index.resolve()}")
+    typer.echo(f"report: {summary.index.resolve()}")
 
 
 def register(app: typer.Typer) -> None:

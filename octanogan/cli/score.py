@@ -66,8 +66,8 @@ def _run_scoring(run_dir: Path, manifest_path: Path, out: Path, config: ScoreCon
     summary = score_manifest(run_dir, manifest, out, config, device, keep_going,
                              progress=(lambda rows: progress(rows, desc="score", unit="vol")) if main
                              else None, shard=_parse_shard(shard))
-    for volume_id, problem in summary.failed:
-        typer.secho(f"skipped {volume_id}: {problem}", err=True, fg=typer.colors.YELLOW)
+    for refusal in summary.failed:
+        typer.secho(f"skipped {refusal}", err=True, fg=typer.colors.YELLOW)
     if not main:
         return manifest, summary
     rate = summary.n_patches / max(summary.seconds, 1e-9)
@@ -162,9 +162,11 @@ def evaluate(
         manifest_table, _ = _run_scoring(run_dir, manifest, scores_dir, settings, device, keep_going)
     if not ranks.is_main:
         return
-    index = evaluate_stage(run_dir, manifest, manifest_table, scores_dir, out, annotations,
-                           annotation_map, marker_map, evaluation, progress, settings.top_fraction)
-    typer.echo(f"report: {index.absolute()}")
+    summary = evaluate_stage(run_dir, manifest, manifest_table, scores_dir, out, annotations,
+                             annotation_map, marker_map, evaluation, progress, settings.top_fraction)
+    for warning in summary.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    typer.echo(f"report: {summary.index.absolute()}")
 
 
 def register(app: typer.Typer) -> None:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from octanogan.errors import OctanoganError
+from octanogan.errors import OctanoganError, Refusal
 from octanogan.fsutil import atomic_write_text, safe_name, sha256_file
 from octanogan.io.devices import canonical_device
 from octanogan.io.manifest import MANIFEST, SPLITS
@@ -39,14 +39,6 @@ from octanogan.outputs.lock import scope
 
 MANIFEST_COLUMNS = ("volume_id", "path", "label", "split", "annotation_path", "device", "eye")
 VOLUME_SUFFIXES = (*NIFTI_SUFFIXES, ".npy", *VENDOR_SUFFIXES)
-
-
-@dataclass
-class Refusal:
-    """An input that was not converted, and why."""
-
-    file: str
-    reason: str
 
 
 @dataclass

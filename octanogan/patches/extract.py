@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from octanogan import __version__
-from octanogan.errors import InputError, OctanoganError, about
+from octanogan.errors import InputError, OctanoganError, Refusal, about
 from octanogan.fsutil import naming_failures, relative_path, sha256_file
 from octanogan.io import read_volume
 from octanogan.io.manifest import load_manifest, select
@@ -32,7 +32,7 @@ class ExtractSummary:
     #: per volume id with B-scans left out: "3 of 49 B-scans fail quality control (...)"
     skipped_bscans: dict[str, str] = field(default_factory=dict)
     #: volumes left out with ``keep_going``, and why
-    refused: dict[str, str] = field(default_factory=dict)
+    refused: list[Refusal] = field(default_factory=list)
 
     def skipped_lines(self) -> list[str]:
         """One line per volume with B-scans left out by quality control."""
@@ -62,7 +62,7 @@ def extract_store(
         raise InputError(manifest_path, f"lists no {config.label} volumes in split '{config.split}'")
     rows = list(manifest.itertuples(index=False))
     claim_output(out_dir, KIND, [manifest_path, *(row.path for row in rows)])
-    inputs, quality, skipped, refused = [], [], {}, {}
+    inputs, quality, skipped, refused = [], [], {}, []
     with atomic_dir(out_dir, KIND) as tmp:
         writer = PatchStoreWriter(tmp, config.patch_size, config.shard_size)
         for row in progress(rows, desc="extract", unit="vol") if progress else rows:
@@ -71,7 +71,7 @@ def extract_store(
             except OctanoganError as exc:
                 if not keep_going:
                     raise
-                refused[row.volume_id] = str(exc)
+                refused.append(Refusal(str(row.path), str(exc), row.volume_id))
                 continue
             if failures := prep.qc.describe_failures():
                 skipped[row.volume_id] = failures
@@ -96,7 +96,7 @@ def extract_store(
             "preprocess": dataclasses.asdict(config.preprocess),
             "manifest": relative_path(manifest_path, out_dir),
             "inputs": inputs,
-            "refused": [{"volume_id": k, "problem": v} for k, v in refused.items()],
+            "refused": [{"volume_id": r.volume_id, "problem": r.reason} for r in refused],
             "octanogan_version": __version__,
         }
         n_patches = writer.close(settings)

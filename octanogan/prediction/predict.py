@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from octanogan.errors import ConfigError, InputError, OctanoganError
+from octanogan.errors import ConfigError, InputError, OctanoganError, Refusal
 from octanogan.fsutil import atomic_path, atomic_write_json
 from octanogan.io.manifest import load_manifest
 from octanogan.outputs.calibration import read_calibration
@@ -37,7 +37,7 @@ MIN_REGION_VOXELS = 10
 class PredictionSummary:
     out: Path
     table: pd.DataFrame
-    refused: list[tuple[str, str, str]] = field(default_factory=list)  # (volume id, input, why)
+    refused: list[Refusal] = field(default_factory=list)
     #: The run's calibration.json that set the thresholds (None: scores only).
     calibration: dict[str, Any] | None = None
     seconds: float = 0.0
@@ -59,8 +59,8 @@ class PredictionSummary:
 def _input_manifest(inputs: list[Path], folder: Path, keep_names: bool
                     ) -> tuple[pd.DataFrame, list[tuple[str, str]], dict[str, str]]:
     """The volumes to score: a manifest given as the only input, or the inputs converted into
-    ``folder`` (pseudonymous ids unless ``keep_names``). Returns them, the refused inputs
-    ``(file, reason)`` and each volume's input file."""
+    ``folder`` (pseudonymous ids unless ``keep_names``). Returns them, the refused inputs and
+    each volume's input file."""
     if len(inputs) == 1 and inputs[0].suffix.lower() == ".csv":
         manifest = load_manifest(inputs[0]).assign(split="test")
         return manifest, [], dict(zip(manifest["volume_id"], manifest["path"]))
@@ -68,11 +68,10 @@ def _input_manifest(inputs: list[Path], folder: Path, keep_names: bool
 
     report = convert_inputs(inputs, folder, label="unknown", split="test",
                             pseudonymise=not keep_names)
-    refused = [(r.file, r.reason) for r in report.refused]
     if not report.rows:
         raise InputError(inputs[0] if len(inputs) == 1 else folder,
-                         "no input could be read: " + "; ".join(f"{f}: {r}" for f, r in refused[:3]))
-    return (load_manifest(report.manifest_path), refused,
+                         "no input could be read: " + "; ".join(map(str, report.refused[:3])))
+    return (load_manifest(report.manifest_path), report.refused,
             {row["volume_id"]: row["source"] for row in report.rows})
 
 
@@ -169,15 +168,14 @@ def predict_inputs(run_dir: str | Path, inputs: Iterable[str | Path], out: str |
         manifest, refused, sources = _input_manifest(inputs, tmp / INPUTS, keep_names)
         summary = score_manifest(run_dir, manifest, tmp / SCORES, config, device, keep_going=True,
                                  progress=progress, shard=(0, 1))
-        refused = [("", name, problem) for name, problem in refused]
         # problems name files relative to OUT (where they will be once OUT is in place)
-        refused += [(v, sources.get(v, ""), problem.replace(f"{tmp}{os.sep}", ""))
-                    for v, problem in summary.failed]
+        refused += [Refusal(sources.get(r.volume_id, ""), r.reason.replace(f"{tmp}{os.sep}", ""),
+                            r.volume_id) for r in summary.failed]
         files = ScoreFiles(tmp / SCORES)
         rows = [{**_volume_row(files, v, thresholds), "input": sources.get(v, "")}
                 for v in manifest["volume_id"] if v in files.volumes.index]
-        rows += [{"volume_id": v, "input": name, "status": "refused", "problem": problem}
-                 for v, name, problem in refused]
+        rows += [{"volume_id": r.volume_id, "input": r.file, "status": "refused", "problem": r.reason}
+                 for r in refused]
         table = pd.DataFrame(rows, columns=list(PREDICTION_COLUMNS)).astype(
             {c: "Int64" for c in COUNT_COLUMNS} | {"above_threshold": "boolean"})
         table = table.sort_values("score", ascending=False, na_position="last", kind="stable")

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from octanogan.errors import InputError, OctanoganError, about
+from octanogan.errors import InputError, OctanoganError, Refusal, about
 from octanogan.fsutil import relative_path
 from octanogan.io import OCTVolume, read_volume
 from octanogan.outputs.lock import scope
@@ -114,7 +114,7 @@ class ScoreSummary:
     scores_dir: Path
     scored: list[str]
     skipped: list[str]
-    failed: list[tuple[str, str]]
+    failed: list[Refusal]
     n_patches: int
     seconds: float
     #: volumes scored in this call with B-scans failing QC: "2 of 49 B-scans fail quality control (...)"
@@ -223,7 +223,7 @@ def score_manifest(
         except OctanoganError as exc:
             if not keep_going:
                 raise
-            failed.append((row.volume_id, str(exc)))
+            failed.append(Refusal(str(row.path), str(exc), row.volume_id))
             continue
         scored.append(row.volume_id)
         n_patches += len(result.patches)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from octanogan.errors import InputError, OctanoganError
-from octanogan.io.convert import ConversionReport, IdAllocator, Refusal
+from octanogan.errors import InputError, OctanoganError, Refusal
+from octanogan.io.convert import ConversionReport, IdAllocator
 from octanogan.io.datasets.common import claim_dataset_output, write_case, write_tables
 from octanogan.io.devices import canonical_device
 from octanogan.io.volume import DEFAULT_SPACING_MM

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from octanogan.errors import InputError
-from octanogan.io.convert import ConversionReport, Refusal
+from octanogan.errors import InputError, Refusal
+from octanogan.io.convert import ConversionReport
 from octanogan.io.datasets.common import claim_dataset_output, relative, write_tables
 from octanogan.io.devices import canonical_device
 from octanogan.io.readers import IMAGE_SUFFIXES
