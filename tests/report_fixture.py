@@ -1,4 +1,5 @@
-"""A hand-written EVAL + SCORES folder, exactly per docs/formats.md, for the report tests.
+"""An EVAL + SCORES folder for the report tests: the scores written through their layout's owner
+(``octanogan.outputs.scores.ScoresFolder``), the evaluation by hand per docs/formats.md.
 
 Volumes are small layered retinas with speckle; diseased ones carry fluid and bright-dot
 lesions with a label map, and the anomaly maps are high where the lesions are. The manifest
@@ -11,10 +12,11 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from scipy import ndimage
 
-from octanogan.fsutil import safe_name
 from octanogan.io import affine_from_spacing, write_nifti
+from octanogan.outputs.scores import PATCH_COLUMNS, ScoresFolder
 
 SPACING_MM = (0.12, 0.0039, 0.0115)
 MARKERS = {"1": "IRF", "2": "SRF", "4": "HRF"}
@@ -22,6 +24,13 @@ INJECTED_ID = "<script>alert(1)</script>"
 PATIENT_NAME = "DOE^JANE"
 BIRTH_DATE = "1950-01-01"
 VOXEL_THRESHOLD = 0.12
+#: The scores folder's settings.json.
+SCORING = {"inversion": {"mode": "iterative", "steps": 500, "hybrid_steps": 50, "lam": 0.1,
+                         "norm": "l1", "lr": 0.05, "seed": 0},
+           "stride": 32, "batch_size": 256, "weighting": "uniform", "smooth_sigma": 4.0,
+           "anomaly_map": "darker", "top_fraction": 0.1, "patch_size": 64, "run_hash": "ab12" * 16,
+           "versions": {"octanogan": "0.1.0", "torch": "2.8.0", "monai": "1.6.0"},
+           "preprocess": {"flatten": True, "normalise": "percentile"}}
 #: The volume whose B-scan QC_BSCAN fails quality control and whose corner holds export fill.
 QC_VOLUME, QC_BSCAN = "<script>alert(1)</script>", 2
 #: (volume id, label, eye, lesion seed or None)
@@ -112,9 +121,13 @@ def _patch_rows(volume_id: str, anomaly: np.ndarray, patch: int) -> list[str]:
     return rows
 
 
-def _top_mean(values: np.ndarray) -> float:
-    values = np.sort(values)[::-1]
-    return float(values[: max(1, len(values) // 10)].mean())
+def _top_mean(patches: pd.DataFrame) -> tuple[pd.DataFrame, float]:
+    """B-scan and volume scores: the mean of the top tenth (scoring's rule, written out here)."""
+    def top(values: np.ndarray) -> float:
+        return float(np.sort(values)[::-1][: max(1, len(values) // 10)].mean())
+
+    per_bscan = patches.groupby("bscan", sort=True)["score"].apply(lambda v: top(v.to_numpy()))
+    return per_bscan.rename("score").reset_index(), top(patches["score"].to_numpy())
 
 
 def _csv(path: Path, header: list[str], rows: list[list]) -> None:
@@ -166,13 +179,14 @@ def build_eval_dir(root: Path, shape: tuple[int, int, int] = (6, 64, 96), seed: 
     root = Path(root)
     data_dir = root / "data" / "DOE_JANE_19500101"
     scores, evald = root / "scores", root / "eval"
-    for folder in (data_dir, scores / "maps", scores / "patches", evald / "figures"):
+    for folder in (data_dir, evald / "figures"):
         folder.mkdir(parents=True, exist_ok=True)
+    folder = ScoresFolder(scores)
+    folder.check_settings(SCORING)
     affine = affine_from_spacing(SPACING_MM)
     rng = np.random.default_rng(seed)
-    manifest_rows, volume_rows, bscan_rows = [], [], []
+    manifest_rows = []
     for i, (volume_id, label, eye, lesion_seed) in enumerate(VOLUMES):
-        safe = safe_name(volume_id)
         data, retina, ilm, rel = _retina(shape, rng)
         labels = _lesions(rel, lesion_seed) if lesion_seed is not None else np.zeros(shape, np.uint8)
         data[labels == 1] *= 0.15
@@ -183,45 +197,30 @@ def build_eval_dir(root: Path, shape: tuple[int, int, int] = (6, 64, 96), seed: 
         annotation = ""
         if lesion_seed is not None:
             annotation = str(write_nifti(labels, affine, data_dir / f"labels_{i}.nii.gz", np.uint8))
-        write_nifti(anomaly, affine, scores / "maps" / f"{safe}_anomaly.nii.gz")
-        write_nifti(retina, affine, scores / "maps" / f"{safe}_retina.nii.gz", np.uint8)
         fill = np.zeros(shape, dtype=bool)
         reasons = np.full(shape[0], "", dtype="<U40")
         if volume_id == QC_VOLUME:
             fill[:, : shape[1] // 4, : shape[2] // 4] = True  # a registration wedge, top left
             reasons[QC_BSCAN] = "unmeasured;low_contrast"
-        np.savez(scores / "maps" / f"{safe}_geometry.npz",
-                 shifts=np.zeros(shape[::2], np.int32), bm_row=int(shape[1] * 0.6),
-                 ilm=ilm, bm=ilm + shape[1] * 0.3, invalid=fill,
-                 qc_invalid_fraction=np.zeros(shape[0], np.float32),
-                 qc_measured_fraction=np.ones(shape[0], np.float32),
-                 qc_cnr=np.full(shape[0], 5.0, np.float32), qc_reasons=reasons)
-        patches = _patch_rows(volume_id, anomaly, patch=min(32, shape[1] // 2))
-        _csv(scores / "patches" / f"{safe}.csv",
-             ["volume_id", "bscan", "y", "x", "score", "residual", "feature"], patches)
-        per_bscan = [_top_mean(np.array([r[4] for r in patches if r[1] == b]))
-                     for b in range(shape[0])]
-        bscan_rows += [[volume_id, b, s, not reasons[b], reasons[b]] for b, s in enumerate(per_bscan)]
-        volume_rows.append([volume_id, safe, label, "test", str(image_path), annotation,
-                            _top_mean(np.array([r[4] for r in patches])), len(patches),
-                            int((reasons != "").sum())])
+        geometry = {"shifts": np.zeros(shape[::2], np.int32), "bm_row": np.array(int(shape[1] * 0.6)),
+                    "ilm": ilm, "bm": ilm + shape[1] * 0.3, "invalid": fill,
+                    "qc_invalid_fraction": np.zeros(shape[0], np.float32),
+                    "qc_measured_fraction": np.ones(shape[0], np.float32),
+                    "qc_cnr": np.full(shape[0], 5.0, np.float32), "qc_reasons": reasons}
+        patches = pd.DataFrame(_patch_rows(volume_id, anomaly, patch=min(32, shape[1] // 2)),
+                               columns=list(PATCH_COLUMNS))
+        folder.write_volume(volume_id, affine, anomaly, retina.astype(np.uint8), geometry, patches)
         manifest_rows.append([volume_id, str(image_path), label, "test", annotation,
                               "Spectralis", eye, PATIENT_NAME, BIRTH_DATE])
-    _csv(data_dir.parent / "manifest.csv", ["volume_id", "path", "label", "split",
-         "annotation_path", "device", "eye", "patient_name", "birth_date"], manifest_rows)
+    manifest = pd.DataFrame(manifest_rows, columns=["volume_id", "path", "label", "split",
+                                                    "annotation_path", "device", "eye",
+                                                    "patient_name", "birth_date"])
+    manifest.to_csv(data_dir.parent / "manifest.csv", index=False)
     (data_dir.parent / "markers.json").write_text(json.dumps(MARKERS))
-    _csv(scores / "volumes.csv", ["volume_id", "safe_id", "label", "split", "path",
-         "annotation_path", "score", "n_patches", "bscans_failing_qc"], volume_rows)
-    _csv(scores / "bscans.csv", ["volume_id", "bscan", "score", "qc_passed", "qc_reasons"], bscan_rows)
-    scoring = {"inversion": {"mode": "iterative", "steps": 500, "hybrid_steps": 50, "lam": 0.1,
-                             "norm": "l1", "lr": 0.05, "seed": 0},
-               "stride": 32, "batch_size": 256, "weighting": "uniform", "smooth_sigma": 4.0,
-               "anomaly_map": "darker", "top_fraction": 0.1, "patch_size": 64, "run_hash": "ab12" * 16,
-               "versions": {"octanogan": "0.1.0", "torch": "2.8.0", "monai": "1.6.0"},
-               "preprocess": {"flatten": True, "normalise": "percentile"}}
-    (scores / "settings.json").write_text(json.dumps(scoring))
-    bscan_scores = np.array([r[2] for r in bscan_rows])
-    volume_scores = np.array([r[6] for r in volume_rows])
+    volumes = folder.write_tables(manifest, _top_mean)
+    bscan_scores = pd.read_csv(scores / "bscans.csv")["score"].to_numpy()
+    volume_scores = volumes["score"].to_numpy()
+    scoring = SCORING
     evaluation = {
         "manifest": str(data_dir.parent / "manifest.csv"),
         "scores_dir": str(scores),
