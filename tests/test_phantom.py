@@ -221,3 +221,17 @@ def test_make_cohort_completes_an_unfinished_cohort(tmp_path):
     manifest = make_cohort(folder, n_healthy=1, n_diseased=1, shape=(2, 96, 96), seed=0)
     assert len(load_manifest(manifest)) == 2
     assert read_volume(folder / "images" / "healthy_000.nii.gz").shape == (2, 96, 96)
+
+
+def test_cli_takes_the_pipelines_data_phantom_section(tmp_path):
+    """`phantom --config` reads the same section as `run` (data.phantom); typed options win."""
+    import pandas as pd
+
+    study = tmp_path / "study.yaml"
+    study.write_text("data:\n  phantom: {healthy: 3, diseased: 2, shape: [2, 96, 96], seed: 5}\n")
+    result = CliRunner().invoke(app, ["phantom", str(tmp_path / "c"), "--config", str(study),
+                                      "--diseased", "1"])
+    assert result.exit_code == 0, result.output
+    manifest = pd.read_csv(tmp_path / "c" / "manifest.csv")
+    assert manifest["label"].value_counts().to_dict() == {"healthy": 3, "diseased": 1}
+    assert "shape (2, 96, 96)" in result.output

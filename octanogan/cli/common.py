@@ -122,13 +122,16 @@ def given_options(ctx: typer.Context, names: dict[str, str]) -> dict[str, Any]:
 
 def config_section(path: Path | None, section: str) -> dict[str, Any]:
     """The ``section`` of a pipeline YAML given with ``--config`` (``{}`` without one, or when the
-    file has no such section), so that one file sets a whole study."""
+    file has no such section), so that one file sets a whole study. A dotted name
+    (``data.phantom``) reaches into a section."""
     from octanogan.config import load_sections
     from octanogan.errors import ConfigError
 
     if path is None:
         return {}
-    found = load_sections(path).get(section)
+    found: Any = load_sections(path)
+    for part in section.split("."):
+        found = found.get(part) if isinstance(found, dict) else None
     if found is None:
         return {}
     if not isinstance(found, dict):

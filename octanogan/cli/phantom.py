@@ -8,7 +8,7 @@ from typing import Literal
 
 import typer
 
-from octanogan.cli.common import handle_errors, progress
+from octanogan.cli.common import CONFIG, handle_errors, progress, with_config
 from octanogan.phantom.config import CohortConfig
 
 COHORT = CohortConfig  # its defaults, read without building one (that would check the shape)
@@ -26,6 +26,7 @@ def parse_shape(text: str) -> tuple[int, int, int]:
 
 @handle_errors
 def phantom(
+    ctx: typer.Context,
     out_dir: Path = typer.Argument(..., help="New or empty folder to write the cohort into (created if "
                                              "missing); a finished cohort is never replaced."),
     healthy: int = typer.Option(COHORT.healthy, "--healthy",
@@ -45,24 +46,31 @@ def phantom(
         COHORT.speckle, "--speckle",
         help="Speckle of even strength in grey levels (log), or grain that grows with brightness, as "
              "in real exports (brightness; docs/phantom.md)."),
+    config: Path | None = CONFIG,
 ) -> None:
     """Write a synthetic macular SD-OCT cohort: NIfTI volumes, label maps, boundaries, manifest."""
+    from octanogan.config import from_dict
     from octanogan.phantom import ArtefactConfig, make_cohort
     from octanogan.phantom.cohort import claim_cohort
 
-    cohort = CohortConfig(healthy, diseased, parse_shape(shape), seed, speckle, artefacts)
-    volume_shape = cohort.shape
-    config = ArtefactConfig.named(artefacts)
+    settings = with_config(ctx, config, "data.phantom", {
+        "healthy": "healthy", "diseased": "diseased", "shape": "shape", "seed": "seed",
+        "speckle": "speckle", "artefacts": "artefacts"})
+    if isinstance(settings.get("shape"), str):
+        settings["shape"] = parse_shape(settings["shape"])
+    cohort = from_dict(CohortConfig, settings, f"{config} [data.phantom]" if config else "command line")
     claim_cohort(out_dir)  # before the progress bar: a refusal is one line
     start = time.perf_counter()
-    with progress(total=healthy + diseased, desc="phantom", unit="volume") as bar:
-        manifest = make_cohort(out_dir, healthy, diseased, volume_shape, seed,
-                               on_volume=lambda _: bar.update(), artefacts=config, speckle=speckle)
+    n = cohort.healthy + cohort.diseased
+    with progress(total=n, desc="phantom", unit="volume") as bar:
+        manifest = make_cohort(out_dir, cohort.healthy, cohort.diseased, cohort.shape, cohort.seed,
+                               on_volume=lambda _: bar.update(),
+                               artefacts=ArtefactConfig.named(cohort.artefacts), speckle=cohort.speckle)
     seconds = time.perf_counter() - start
-    n = healthy + diseased
-    with_artefacts = "" if artefacts == "none" else f", {artefacts} artefacts"
-    typer.echo(f"wrote {n} volumes ({healthy} healthy, {diseased} diseased, shape {volume_shape}"
-               f"{with_artefacts}) to {out_dir} in {seconds:.1f} s ({seconds / max(n, 1):.2f} s per volume)")
+    with_artefacts = "" if cohort.artefacts == "none" else f", {cohort.artefacts} artefacts"
+    typer.echo(f"wrote {n} volumes ({cohort.healthy} healthy, {cohort.diseased} diseased, shape "
+               f"{cohort.shape}{with_artefacts}) to {out_dir} in {seconds:.1f} s "
+               f"({seconds / max(n, 1):.2f} s per volume)")
     typer.echo(f"manifest: {manifest}")
     typer.echo(f"labels: {out_dir / 'labels'}  boundaries: {out_dir / 'boundaries'}  "
                f"markers: {out_dir / 'markers.json'}")
