@@ -140,6 +140,47 @@ def _run_preprocessing(record: dict[str, Any], run_dir: Path) -> PreprocessConfi
                                   f"({exc.setting}): run extract and train again") from None
 
 
+def _shard(shard: tuple[int, int], ranks: Any) -> tuple[int, int]:
+    """This job's share of the cohort: ``--shard i/N``, or the torchrun rank's."""
+    if ranks.active:
+        if shard != (0, 1):
+            raise OctanoganError("--shard splits a cohort between independent jobs; under torchrun "
+                                 "the ranks split it already: leave --shard out")
+        shard = (ranks.rank, ranks.world_size)
+    index, count = shard
+    if not 0 <= index < count:
+        raise OctanoganError(f"--shard must be i/N with 0 <= i < N, got {index}/{count}")
+    return index, count
+
+
+def open_scorer(run_dir: str | Path, config: ScoreConfig, device: Any) -> tuple[VolumeScorer, dict[str, Any]]:
+    """The run's networks wrapped for scoring, and the settings a scores folder records for them;
+    a run that cannot serve ``config`` is refused before any volume is read."""
+    import torch
+
+    from octanogan.outputs.run import ENCODER, weights_hash
+    from octanogan.provenance import versions
+    from octanogan.training import load_run
+
+    if not Path(run_dir).is_dir():
+        raise InputError(run_dir, "run folder not found")
+    if config.inversion.needs_encoder and not (Path(run_dir) / ENCODER).is_file():
+        raise InputError(run_dir, f"mode '{config.inversion.mode}' needs an encoder, but this run was "
+                                  "trained without one; use --mode iterative or train an encoder")
+    run = load_run(run_dir, device=device)
+    torch.manual_seed(config.inversion.seed)
+    preprocess = _run_preprocessing(run.record, Path(run_dir))
+    inverter = LatentInverter(run.generator, run.discriminator, run.encoder, run.latent_dim,
+                              config.inversion)
+    settings = {
+        "run_hash": weights_hash(Path(run_dir)), "patch_size": run.patch_size,
+        "preprocess": dataclasses.asdict(preprocess),
+        **{k: v for k, v in dataclasses.asdict(config).items() if k != "splits"},
+        "versions": versions(),
+    }
+    return VolumeScorer(inverter, run.patch_size, preprocess, config, device), settings
+
+
 @scope()
 def score_manifest(
     run_dir: str | Path,
@@ -160,77 +201,53 @@ def score_manifest(
     ``torchrun`` the ranks split the volumes the same way, each on its own device, and rank 0
     writes the tables once all are done (:mod:`octanogan.distributed`).
     """
-    import torch
-
+    from octanogan.device import resolve_device
     from octanogan.distributed import barrier, rank_device, ranks_from_env
+    from octanogan.outputs.folder import claim_output
 
     ranks = ranks_from_env()
-    if ranks.active:
-        if shard != (0, 1):
-            raise OctanoganError("--shard splits a cohort between independent jobs; under torchrun "
-                                 "the ranks split it already: leave --shard out")
-        shard = (ranks.rank, ranks.world_size)
-    index, count = shard
-    if not 0 <= index < count:
-        raise OctanoganError(f"--shard must be i/N with 0 <= i < N, got {index}/{count}")
-    from octanogan.device import resolve_device
-    from octanogan.outputs.folder import claim_output
-    from octanogan.outputs.run import ENCODER, weights_hash
-    from octanogan.provenance import versions
-    from octanogan.training import load_run
-
+    index, count = _shard(shard, ranks)
     out_dir = Path(out_dir)
     claim_output(out_dir, "scores", [run_dir], shared=count > 1)  # shards share a folder
     selected = manifest[manifest["split"].isin(config.splits)].reset_index(drop=True)
     check_file_names(selected["volume_id"], out_dir)
-    if not Path(run_dir).is_dir():
-        raise InputError(run_dir, "run folder not found")
-    if config.inversion.needs_encoder and not (Path(run_dir) / ENCODER).is_file():
-        raise InputError(run_dir, f"mode '{config.inversion.mode}' needs an encoder, but this run was "
-                                  "trained without one; use --mode iterative or train an encoder")
-    device = rank_device(resolve_device(device_name), ranks)
-    run = load_run(run_dir, device=device)
-    torch.manual_seed(config.inversion.seed)
-    patch_size = run.patch_size
-    preprocess = _run_preprocessing(run.record, Path(run_dir))
-    inverter = LatentInverter(run.generator, run.discriminator, run.encoder, run.latent_dim,
-                              config.inversion)
-    scorer = VolumeScorer(inverter, patch_size, preprocess, config, device)
+    scorer, settings = open_scorer(run_dir, config, rank_device(resolve_device(device_name), ranks))
     folder = ScoresFolder(out_dir)
-    folder.check_settings({
-        "run_dir": relative_path(run_dir, out_dir), "run_hash": weights_hash(Path(run_dir)),
-        "patch_size": patch_size, "preprocess": dataclasses.asdict(preprocess),
-        **{k: v for k, v in dataclasses.asdict(config).items() if k != "splits"},
-        "versions": versions(),
-    })
+    folder.check_settings({"run_dir": relative_path(run_dir, out_dir), **settings})
     start = time.perf_counter()
-    scored, skipped, failed, n_patches, flagged = [], [], [], 0, {}
+    summary = ScoreSummary(folder.root, [], [], [], 0, 0.0)
     rows = list(selected.itertuples(index=False))[index::count]
     for row in progress(rows) if progress else rows:
         if folder.is_done(row.volume_id):
-            skipped.append(row.volume_id)
+            summary.skipped.append(row.volume_id)
             continue
         try:
-            volume = read_volume(row.path)
-            with about(row.path):
-                check_fits(volume.shape, patch_size)
-                result, prep = scorer.score(volume, row.volume_id)
-            if result.patches.empty:
-                raise InputError(row.path, "no patch of retina to score (retina not found, or "
-                                           "hidden by export fill)")
-            folder.write_volume(row.volume_id, volume.affine, result.anomaly_map, prep.retina_mask,
-                                prep.geometry(), result.patches)
+            result, prep = _score_volume(scorer, folder, row)
         except OctanoganError as exc:
             if not keep_going:
                 raise
-            failed.append(Refusal(str(row.path), str(exc), row.volume_id))
+            summary.failed.append(Refusal(str(row.path), str(exc), row.volume_id))
             continue
-        scored.append(row.volume_id)
-        n_patches += len(result.patches)
+        summary.scored.append(row.volume_id)
+        summary.n_patches += len(result.patches)
         if failures := prep.qc.describe_failures():
-            flagged[row.volume_id] = failures
+            summary.flagged[row.volume_id] = failures
     barrier(ranks)  # every rank's volumes are on disk
     if ranks.is_main:
         folder.write_tables(selected, functools.partial(aggregate_scores, fraction=config.top_fraction))
-    return ScoreSummary(folder.root, scored, skipped, failed, n_patches, time.perf_counter() - start,
-                        flagged)
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def _score_volume(scorer: VolumeScorer, folder: ScoresFolder, row: Any) -> tuple[VolumeScores, Any]:
+    """Read, score and write one manifest row's volume; errors name its file."""
+    volume = read_volume(row.path)
+    with about(row.path):
+        check_fits(volume.shape, scorer.patch_size)
+        result, prep = scorer.score(volume, row.volume_id)
+    if result.patches.empty:
+        raise InputError(row.path, "no patch of retina to score (retina not found, or hidden by "
+                                   "export fill)")
+    folder.write_volume(row.volume_id, volume.affine, result.anomaly_map, prep.retina_mask,
+                        prep.geometry(), result.patches)
+    return result, prep
