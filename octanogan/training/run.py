@@ -98,13 +98,7 @@ class _Run:
         step = GanStep(s.generator, s.discriminator, s.opt_g, s.opt_d, s.noise, c.objective,
                        c.critic_steps, c.gp_weight)
         batches = self.batches(GAN_STREAM, start * c.critic_steps, c.iterations * c.critic_steps)
-        for iteration in range(start + 1, c.iterations + 1):
-            stats = step(batches)
-            s.gan_iteration = iteration
-            self.after_iteration("gan", iteration, c.iterations, stats)
-            if iteration % c.checkpoint_every == 0 or iteration == c.iterations:
-                self.save_gan_samples(iteration)
-                self.checkpoint()
+        self.run_phase("gan", start, c.iterations, lambda: step(batches), self.save_gan_samples)
         self.save_gan_weights()
         return c.iterations - start
 
@@ -123,21 +117,24 @@ class _Run:
         s.encoder.train()
         step = EncoderStep(s.encoder, s.generator, s.discriminator, s.opt_e, c.kappa)
         batches = self.batches(ENCODER_STREAM, start, c.encoder_iterations)
-        for iteration in range(start + 1, c.encoder_iterations + 1):
-            stats = step(next(batches))
-            s.encoder_iteration = iteration
-            self.after_iteration("encoder", iteration, c.encoder_iterations, stats)
-            if iteration % c.checkpoint_every == 0 or iteration == c.encoder_iterations:
-                self.save_reconstructions(iteration)
-                self.checkpoint()
+        self.run_phase("encoder", start, c.encoder_iterations, lambda: step(next(batches)),
+                       self.save_reconstructions)
         save_weights(self.run_dir / rf.ENCODER, s.encoder)
         return c.encoder_iterations - start
 
-    def after_iteration(self, phase: str, iteration: int, total: int,
-                        stats: dict[str, torch.Tensor]) -> None:
-        self.log.add(iteration, phase, stats)
-        if self.on_iteration is not None:
-            self.on_iteration(TrainProgress(phase, iteration, total, stats))
+    def run_phase(self, phase: str, done: int, total: int,
+                  step: Callable[[], dict[str, torch.Tensor]], figure: Callable[[int], None]) -> None:
+        """Iterations ``done + 1 .. total`` of one phase: step, log, and at every checkpoint the
+        phase's figure and the checkpoint (both phases share this, so resume works alike)."""
+        for iteration in range(done + 1, total + 1):
+            stats = step()
+            setattr(self.state, f"{phase}_iteration", iteration)
+            self.log.add(iteration, phase, stats)
+            if self.on_iteration is not None:
+                self.on_iteration(TrainProgress(phase, iteration, total, stats))
+            if iteration % self.config.checkpoint_every == 0 or iteration == total:
+                figure(iteration)
+                self.checkpoint()
 
     def checkpoint(self) -> None:
         """Losses first, then the checkpoint: a crash between them leaves rows that resume drops."""
