@@ -169,9 +169,37 @@ def _bscan_ranking(scores: np.ndarray, threshold: float | None) -> list[dict[str
              "flagged": threshold is not None and scores[k] > threshold} for k in order]
 
 
-def build_volume_page(ev: Evaluation, entry: VolumeEntry, rank: int, folder: Path
-                      ) -> dict[str, Any]:
-    """Write the volume's images into ``folder/<safe_id>/`` and return its page context."""
+@dataclass
+class VolumePage:
+    """What one volume's page shows (``volume.html``'s context); its images are written already."""
+
+    entry: VolumeEntry
+    rank: int
+    n_volumes: int
+    score: str
+    flagged: bool | None  # above the volume threshold (None: no threshold)
+    volume_threshold: str | None
+    shape: tuple[int, ...]
+    spacing: tuple[float, ...]
+    patches: Any
+    images: dict[str, str | None]  # file names relative to the page's folder
+    layout: images.SpriteLayout
+    enface_rows: int
+    legend: list[Any]
+    map: Any  # the map's legend (its kind, ramp and meaning)
+    scale: Any
+    scale_labels: tuple[str, str]
+    regions: list[Region]
+    n_regions: int
+    min_region_voxels: int
+    voxel_threshold: str | None
+    ranked_bscans: list[dict[str, Any]]
+    has_fill: bool
+    viewer: dict[str, Any]  # the B-scan viewer's data (sprite layout, scores, flags, QC)
+
+
+def build_volume_page(ev: Evaluation, entry: VolumeEntry, rank: int, folder: Path) -> VolumePage:
+    """Write the volume's images into ``folder/<safe_id>/`` and return its page."""
     volume = read_volume(entry.path)
     shape = volume.shape
     anomaly = _read_map(ev.map_path(entry, "anomaly"), shape)
@@ -180,66 +208,72 @@ def build_volume_page(ev: Evaluation, entry: VolumeEntry, rank: int, folder: Pat
     labels, label_values, legend = _labels_and_legend(ev, entry, shape)
     voxel_threshold = ev.threshold("voxel")
     scale = heat_scale(anomaly, retina, voxel_threshold)
-    inside = np.where(retina, anomaly, 0) if retina is not None else anomaly
-    heat = images.heat_indices(inside, scale.lo, scale.hi)
-    # en-face: only what exceeds the threshold, or every column would glow with residual noise
-    heat_top = images.heat_indices(inside.max(axis=1), scale.threshold or scale.lo, scale.hi)
     layout = images.SpriteLayout.for_shape(shape)
-    (folder / entry.safe_id).mkdir(parents=True, exist_ok=True)
-    contours = images.contour_indices(labels, label_values) if labels is not None else None
     row_repeat = images.enface_row_repeat(shape, volume.spacing_mm)
-    grey = images.to_uint8(volume.data)
     fill = _export_fill(ev, entry, volume.data) if ev.map_path(entry, "geometry").is_file() else None
-    if fill is not None:
-        grey[fill] = FILL_GREY
     shown = map_legend(ev)
-    write_images(folder / entry.safe_id, grey, heat, heat_top, contours,
-                 [e.colour for e in legend], layout, row_repeat, shown.ramp)
+    contours = _write_page_images(folder / entry.safe_id, volume.data, anomaly, retina, fill, labels,
+                                  label_values, legend, scale, layout, row_repeat, shown.ramp)
     regions: list[Region] = []
     n_regions = 0
     if voxel_threshold is not None:
         regions, n_regions = flagged_regions(anomaly, voxel_threshold, volume.affine, retina,
                                              TOP_REGIONS, MIN_REGION_VOXELS)
+    ranked, viewer = _bscan_view(ev, entry, shape[0], layout)
+    volume_threshold = ev.threshold("volume")
+    return VolumePage(
+        entry=entry, rank=rank, n_volumes=len(ev.volumes), score=fmt_score(entry.score),
+        flagged=None if volume_threshold is None else entry.score > volume_threshold,
+        volume_threshold=None if volume_threshold is None else fmt_score(volume_threshold),
+        shape=shape, spacing=tuple(round(s, 4) for s in volume.spacing_mm),
+        patches=_patch_summary(ev, entry),
+        images={"bscans": f"{entry.safe_id}/bscans.jpg", "heat": f"{entry.safe_id}/heat.png",
+                "enface": f"{entry.safe_id}/enface.png",
+                "contours": f"{entry.safe_id}/contours.png" if contours else None},
+        layout=layout, enface_rows=row_repeat, legend=legend, map=shown, scale=scale,
+        scale_labels=(fmt_score(scale.lo), fmt_score(scale.hi)), regions=regions,
+        n_regions=n_regions, min_region_voxels=MIN_REGION_VOXELS,
+        voxel_threshold=None if voxel_threshold is None else fmt_score(voxel_threshold),
+        ranked_bscans=ranked, has_fill=fill is not None and bool(fill.any()), viewer=viewer,
+    )
+
+
+def _write_page_images(folder: Path, data: np.ndarray, anomaly: np.ndarray, retina: np.ndarray | None,
+                       fill: np.ndarray | None, labels: np.ndarray | None, label_values: Any,
+                       legend: list[Any], scale: Any, layout: images.SpriteLayout, row_repeat: int,
+                       ramp: Any) -> bool:
+    """The page's B-scan sprite, heat map, en-face view and (with labels) contours; True when
+    contours were drawn."""
+    inside = np.where(retina, anomaly, 0) if retina is not None else anomaly
+    heat = images.heat_indices(inside, scale.lo, scale.hi)
+    # en-face: only what exceeds the threshold, or every column would glow with residual noise
+    heat_top = images.heat_indices(inside.max(axis=1), scale.threshold or scale.lo, scale.hi)
+    folder.mkdir(parents=True, exist_ok=True)
+    contours = images.contour_indices(labels, label_values) if labels is not None else None
+    grey = images.to_uint8(data)
+    if fill is not None:
+        grey[fill] = FILL_GREY
+    write_images(folder, grey, heat, heat_top, contours, [e.colour for e in legend], layout,
+                 row_repeat, ramp)
+    return contours is not None
+
+
+def _bscan_view(ev: Evaluation, entry: VolumeEntry, n_bscans: int, layout: images.SpriteLayout
+                ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The B-scans ranked by score, and the viewer's data (scores, flags, QC per B-scan)."""
     bscan_scores = ev.bscan_scores.get(entry.volume_id, np.zeros(0))
-    bscan_scores = np.concatenate([bscan_scores, np.full(max(0, shape[0] - len(bscan_scores)),
-                                                         np.nan)])[:shape[0]]
+    bscan_scores = np.concatenate([bscan_scores, np.full(max(0, n_bscans - len(bscan_scores)),
+                                                         np.nan)])[:n_bscans]
     bscan_threshold = ev.threshold("bscan")
     ranked = _bscan_ranking(bscan_scores, bscan_threshold)
-    qc = ev.qc_problems(entry.volume_id, shape[0])
+    qc = ev.qc_problems(entry.volume_id, n_bscans)
     for item in ranked:
         item["qc"] = qc[item["index"]]
-    volume_threshold = ev.threshold("volume")
-    return {
-        "entry": entry,
-        "rank": rank,
-        "n_volumes": len(ev.volumes),
-        "score": fmt_score(entry.score),
-        "flagged": None if volume_threshold is None else entry.score > volume_threshold,
-        "volume_threshold": None if volume_threshold is None else fmt_score(volume_threshold),
-        "shape": shape,
-        "spacing": tuple(round(s, 4) for s in volume.spacing_mm),
-        "patches": _patch_summary(ev, entry),
-        "images": {"bscans": f"{entry.safe_id}/bscans.jpg", "heat": f"{entry.safe_id}/heat.png",
-                   "enface": f"{entry.safe_id}/enface.png",
-                   "contours": f"{entry.safe_id}/contours.png" if contours is not None else None},
-        "layout": layout,
-        "enface_rows": row_repeat,
-        "legend": legend,
-        "map": shown,
-        "scale": scale,
-        "scale_labels": (fmt_score(scale.lo), fmt_score(scale.hi)),
-        "regions": regions,
-        "n_regions": n_regions,
-        "min_region_voxels": MIN_REGION_VOXELS,
-        "voxel_threshold": None if voxel_threshold is None else fmt_score(voxel_threshold),
-        "ranked_bscans": ranked,
-        "has_fill": fill is not None and bool(fill.any()),
-        "viewer": {
-            "sprite": layout.to_json(),
-            "scores": [fmt_score(s) for s in bscan_scores],
-            "flagged": [bool(bscan_threshold is not None and s > bscan_threshold)
-                        for s in bscan_scores],
-            "qc": qc,
-            "start": ranked[0]["index"] if ranked else 0,
-        },
+    viewer = {
+        "sprite": layout.to_json(),
+        "scores": [fmt_score(s) for s in bscan_scores],
+        "flagged": [bool(bscan_threshold is not None and s > bscan_threshold) for s in bscan_scores],
+        "qc": qc,
+        "start": ranked[0]["index"] if ranked else 0,
     }
+    return ranked, viewer
