@@ -216,6 +216,32 @@ def _check_choice(value: str, choices: tuple[str, ...], what: str) -> None:
         raise OctanoganError(f"unknown {what} '{value}' (expected one of {', '.join(choices)})")
 
 
+def _converted_before(earlier: list[dict[str, str]], sources: dict[str, tuple[str, str]]
+                      ) -> dict[str, str]:
+    """sha256 -> how to name the first volume of that content (earlier runs; this run adds)."""
+    converted: dict[str, str] = {}
+    for row in earlier:
+        if row.get("volume_id") in sources:
+            converted.setdefault(sources[row["volume_id"]][0],
+                                 f"already converted as volume '{row['volume_id']}'")
+    return converted
+
+
+def _read_new(path: Path, converted: dict[str, str]
+              ) -> tuple[str, list[OCTVolume], Refusal | None]:
+    """The input's hash and volumes, or why it is refused (unreadable, or content seen before)."""
+    try:
+        digest = sha256_file(path)
+    except OSError as exc:
+        return "", [], Refusal(str(path), f"cannot be read ({exc.strerror or exc})")
+    if digest in converted:
+        return digest, [], Refusal(str(path), f"{converted[digest]} (same content)")
+    try:
+        return digest, read_all(path), None
+    except OctanoganError as exc:
+        return digest, [], Refusal(str(path), getattr(exc, "problem", str(exc)))
+
+
 @scope()
 def convert_inputs(
     paths: Iterable[str | Path],
@@ -243,12 +269,7 @@ def convert_inputs(
     earlier = _existing_rows(out_dir / MANIFEST)
     sources = read_sources(out_dir)
     earlier_ids = {r.get("volume_id", "") for r in earlier}
-    #: sha256 -> how to name the first volume of that content (earlier runs, then this run).
-    converted: dict[str, str] = {}
-    for row in earlier:
-        if row.get("volume_id") in sources:
-            converted.setdefault(sources[row["volume_id"]][0],
-                                 f"already converted as volume '{row['volume_id']}'")
+    converted = _converted_before(earlier, sources)
     inputs, refused = expand_inputs(paths)
     report = ConversionReport(out_dir, refused=refused)
     allocate = IdAllocator(earlier)
@@ -261,18 +282,9 @@ def convert_inputs(
             marked = True
 
     for path in (progress or iter)(inputs):
-        try:
-            digest = sha256_file(path)
-        except OSError as exc:
-            report.refused.append(Refusal(str(path), f"cannot be read ({exc.strerror or exc})"))
-            continue
-        if digest in converted:
-            report.refused.append(Refusal(str(path), f"{converted[digest]} (same content)"))
-            continue
-        try:
-            volumes = read_all(path)
-        except OctanoganError as exc:
-            report.refused.append(Refusal(str(path), getattr(exc, "problem", str(exc))))
+        digest, volumes, refusal = _read_new(path, converted)
+        if refusal is not None:
+            report.refused.append(refusal)
             continue
         ids: list[str] = []
         for index, volume in enumerate(volumes):
