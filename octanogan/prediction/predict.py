@@ -143,7 +143,6 @@ def predict_inputs(run_dir: str | Path, inputs: Iterable[str | Path], out: str |
     ``prediction_score_config``).
     """
     from octanogan.distributed import ranks_from_env
-    from octanogan.outputs.run import weights_hash
     from octanogan.outputs.scores import ScoreFiles
     from octanogan.prediction.calibrate import prediction_score_config
     from octanogan.report.render import render_into
@@ -156,12 +155,7 @@ def predict_inputs(run_dir: str | Path, inputs: Iterable[str | Path], out: str |
     if not inputs:
         raise OctanoganError("predict needs at least one input")
     claim_output(out, KIND, [run_dir, *inputs])
-    if not run_dir.is_dir():
-        raise InputError(run_dir, "run folder not found")
-    calibration = read_calibration(run_dir)
-    if calibration is not None and calibration.get("run_hash") not in (None, weights_hash(run_dir)):
-        raise InputError(run_dir / "calibration.json", "was made with other weights of this run; "
-                                                       "run `octanogan calibrate` again")
+    calibration = _run_calibration(run_dir)
     config = prediction_score_config(calibration, score or {}, score_source)
     thresholds = dict(calibration["thresholds"]) if calibration else {}
     with atomic_dir(out, KIND) as tmp:
@@ -172,17 +166,37 @@ def predict_inputs(run_dir: str | Path, inputs: Iterable[str | Path], out: str |
         refused += [Refusal(sources.get(r.volume_id, ""), r.reason.replace(f"{tmp}{os.sep}", ""),
                             r.volume_id) for r in summary.failed]
         files = ScoreFiles(tmp / SCORES)
-        rows = [{**_volume_row(files, v, thresholds), "input": sources.get(v, "")}
-                for v in manifest["volume_id"] if v in files.volumes.index]
-        rows += [{"volume_id": r.volume_id, "input": r.file, "status": "refused", "problem": r.reason}
-                 for r in refused]
-        table = pd.DataFrame(rows, columns=list(PREDICTION_COLUMNS)).astype(
-            {c: "Int64" for c in COUNT_COLUMNS} | {"above_threshold": "boolean"})
-        table = table.sort_values("score", ascending=False, na_position="last", kind="stable")
-        for column in ("input", "problem"):  # the user's paths and messages: text, never formulas
-            table[column] = [safe_cell(v) if isinstance(v, str) else v for v in table[column]]
+        table = _predictions_table(files, manifest["volume_id"], sources, refused, thresholds)
         with atomic_path(tmp / PREDICTIONS) as target:
             table.to_csv(target, index=False)
         atomic_write_json(tmp / RECORD, _threshold_record(run_dir, out, calibration, files.settings))
         render_into(tmp, tmp / REPORT)
     return PredictionSummary(out, table, refused, calibration, time.perf_counter() - start)
+
+
+def _run_calibration(run_dir: Path) -> dict[str, Any] | None:
+    """The run's calibration, refused when it was made with other weights of the run."""
+    from octanogan.outputs.run import weights_hash
+
+    if not run_dir.is_dir():
+        raise InputError(run_dir, "run folder not found")
+    calibration = read_calibration(run_dir)
+    if calibration is not None and calibration.get("run_hash") not in (None, weights_hash(run_dir)):
+        raise InputError(run_dir / "calibration.json", "was made with other weights of this run; "
+                                                       "run `octanogan calibrate` again")
+    return calibration
+
+
+def _predictions_table(files: Any, volume_ids: Iterable[str], sources: dict[str, str],
+                       refused: list[Refusal], thresholds: dict[str, float]) -> pd.DataFrame:
+    """predictions.csv: the scored volumes, highest score first, then the refused inputs."""
+    rows = [{**_volume_row(files, v, thresholds), "input": sources.get(v, "")}
+            for v in volume_ids if v in files.volumes.index]
+    rows += [{"volume_id": r.volume_id, "input": r.file, "status": "refused", "problem": r.reason}
+             for r in refused]
+    table = pd.DataFrame(rows, columns=list(PREDICTION_COLUMNS)).astype(
+        {c: "Int64" for c in COUNT_COLUMNS} | {"above_threshold": "boolean"})
+    table = table.sort_values("score", ascending=False, na_position="last", kind="stable")
+    for column in ("input", "problem"):  # the user's paths and messages: text, never formulas
+        table[column] = [safe_cell(v) if isinstance(v, str) else v for v in table[column]]
+    return table
