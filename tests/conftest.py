@@ -11,6 +11,17 @@ TINY_SHAPE = (3, 496, 128)
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+def pytest_collection_modifyitems(config, items):  # noqa: ANN001
+    """One rule for the real-data tests: ``@pytest.mark.realdata`` skips, with one reason, where
+    the shared development data (../shared/data beside the repository) is absent."""
+    if SHARED_DATA.is_dir():
+        return
+    skip = pytest.mark.skip(reason=f"real data not found at {SHARED_DATA}")
+    for item in items:
+        if "realdata" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def tiny_cohort(tmp_path_factory) -> Path:
     """A phantom cohort (5 healthy, 2 diseased, 3x496x128); returns its manifest path."""

@@ -9,6 +9,7 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 import pytest
+from conftest import SHARED_DATA
 from typer.testing import CliRunner
 from vendor_files import write_vol
 
@@ -18,7 +19,7 @@ from octanogan.io import read_volume
 from octanogan.io.manifest import load_manifest
 from octanogan.outputs.folder import write_marker
 
-REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "heidelberg_vol"
+REAL_DATA = SHARED_DATA / "heidelberg_vol"
 
 
 def run(*args: str):
@@ -110,7 +111,6 @@ def test_same_file_name_in_two_folders_gets_two_ids(tmp_path):
 
 
 @pytest.mark.realdata
-@pytest.mark.skipif(not REAL_DATA.is_dir(), reason="../shared/data not present")
 def test_convert_real_heidelberg_files(tmp_path):
     out = tmp_path / "out"
     result = run(str(REAL_DATA), "--out", str(out), "--keep-names")

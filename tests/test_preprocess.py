@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from conftest import SHARED_DATA
 
 from octanogan.errors import OctanoganError
 from octanogan.preprocess import (
@@ -17,7 +16,7 @@ from octanogan.preprocess import (
 )
 from octanogan.preprocess.flatten import flatten
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = SHARED_DATA
 
 
 def synthetic_volume(shape: tuple[int, int, int] = (3, 160, 128), seed: int = 0):
@@ -170,8 +169,6 @@ def test_boundaries_on_phantom():
 @pytest.mark.realdata
 def test_real_topcon_bscans():
     folder = DATA / "topcon_healthy_bscans"
-    if not folder.is_dir():
-        pytest.skip(f"real data not found at {folder}")
     from octanogan.io import read_volume
 
     volume = read_volume(folder).data[::10]  # 10 of the 100 B-scans keeps the test fast

@@ -7,13 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import vendor_files
+from conftest import SHARED_DATA
 from vendor_files import SECRET_ID, write_vol
 
 from octanogan.errors import InputError, OctanoganError
 from octanogan.io import read_volume
 from octanogan.io.vendor import _vendor_module, normalise_eye, read_vendor, read_vendor_all
 
-REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "heidelberg_vol"
+REAL_DATA = SHARED_DATA / "heidelberg_vol"
 
 
 @pytest.fixture
@@ -121,7 +122,6 @@ def test_laterality_spellings(value, eye):
 
 
 @pytest.mark.realdata
-@pytest.mark.skipif(not REAL_DATA.is_dir(), reason="../shared/data not present")
 def test_real_heidelberg_line_scan_and_circular_scan():
     volume = read_volume(REAL_DATA / "Linescan_1.vol")
     assert volume.shape == (1, 496, 768)
