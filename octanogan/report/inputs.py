@@ -18,7 +18,7 @@ from octanogan.errors import InputError
 from octanogan.fsutil import read_json
 from octanogan.outputs import evaluation as layout
 from octanogan.outputs import prediction as prediction_layout
-from octanogan.outputs.scores import BSCANS, VOLUMES, ScoresFolder, resolve
+from octanogan.outputs.scores import BSCANS, VOLUMES, ScoresFolder, read_table, resolve
 
 LEVELS = ("volume", "bscan", "patch", "voxel")
 DEFAULT_HEALTHY_POINT = "healthy_p99"
@@ -158,10 +158,10 @@ def _markers(eval_path: Path, raw: Any) -> dict[int, str]:
 def _volumes(scores_dir: Path, annotations: dict[str, str],
              facts: dict[str, dict[str, str]]) -> list[VolumeEntry]:
     path = scores_dir / VOLUMES
-    table = _read_csv(path, VOLUME_COLUMNS)
-    scores = _numbers(path, table["score"])
-    n_patches, failing_qc = (_numbers(path, table[c]) if c in table.columns else np.zeros(len(table))
-                             for c in ("n_patches", "bscans_failing_qc"))
+    table = read_table(path, VOLUME_COLUMNS).astype({c: str for c in ("label", "split")})
+    scores = table["score"].to_numpy(dtype=float)
+    n_patches, failing_qc = (_numbers(path, table[c].astype(str)) if c in table.columns
+                             else np.zeros(len(table)) for c in ("n_patches", "bscans_failing_qc"))
     entries = []
     for i, row in enumerate(table.to_dict("records")):
         if not _SAFE_FILE_STEM.fullmatch(row["safe_id"]):
@@ -185,10 +185,10 @@ def _bscan_scores(scores_dir: Path, volumes: list[VolumeEntry]
                   ) -> tuple[dict[str, np.ndarray], dict[str, dict[int, str]]]:
     """B-scan scores per volume (NaN where none) and the QC failures of its scored B-scans."""
     path = scores_dir / BSCANS
-    table = _read_csv(path, ("volume_id", "bscan", "score"))
-    bscans = _numbers(path, table["bscan"]).astype(int)
-    scores = _numbers(path, table["score"])
-    reasons = table["qc_reasons"].to_numpy() if "qc_reasons" in table.columns else None
+    table = read_table(path, ("volume_id", "bscan", "score"))
+    bscans = _numbers(path, table["bscan"].astype(str)).astype(int)
+    scores = table["score"].to_numpy(dtype=float)
+    reasons = table["qc_reasons"].astype(str).to_numpy() if "qc_reasons" in table.columns else None
     result: dict[str, np.ndarray] = {}
     failing: dict[str, dict[int, str]] = {}
     for volume_id, rows in table.groupby("volume_id").indices.items():
