@@ -9,7 +9,7 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 import pytest
-from conftest import SHARED_DATA
+from shared_data import SHARED_DATA
 from typer.testing import CliRunner
 from vendor_files import write_vol
 

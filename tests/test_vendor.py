@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import vendor_files
-from conftest import SHARED_DATA
+from shared_data import SHARED_DATA
 from vendor_files import SECRET_ID, write_vol
 
 from octanogan.errors import InputError, OctanoganError
