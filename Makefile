@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# The CPU build of PyTorch; on a CUDA machine install the matching torch build first.
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[dev,vendor]'
+	$(PY) -m pip install --quiet -e '.[dev,vendor,monitor]'
 	touch $@
 
 demo: install

@@ -308,6 +308,8 @@ def _train_stage(config: Any, store: Path, out: Path, echo: Callable[[str], None
                     on_iteration=on_iteration)
     echo(f"[train] {summary.gan_iterations} GAN + {summary.encoder_iterations} encoder iterations "
          f"in {summary.seconds:.0f} s -> {run_dir}")
+    for line in summary.notices + [f"warning: {w}" for w in summary.warnings]:
+        echo(f"[train] {line}")
     return run_dir
 
 

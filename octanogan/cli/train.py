@@ -64,6 +64,10 @@ def train_command(
         typer.echo(f"nothing to train: the run in {out} is complete (raise --iterations or "
                    "--encoder-iterations to continue it)")
         return
+    for notice in summary.notices:
+        typer.echo(notice)
+    for warning in summary.warnings:
+        typer.secho(f"warning: {warning}", err=True, fg=typer.colors.YELLOW)
     minutes, seconds = divmod(summary.seconds, 60)
     typer.echo(f"trained {summary.gan_iterations} GAN + {summary.encoder_iterations} encoder "
                f"iterations in {int(minutes)}m{seconds:04.1f}s, {summary.patches_per_s:.0f} patches/s "

@@ -8,6 +8,7 @@ Layout (docs/formats.md)::
     generator.pt, discriminator.pt, encoder.pt    plain state dicts (weights_only)
     checkpoint.pt     everything needed to resume
     losses.csv, loss_curve.png, samples/
+    tensorboard/      TensorBoard event files (optional)
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ KIND = "run"
 CONFIG, RECORD, LOSSES = "config.yaml", "run.json", "losses.csv"
 GENERATOR, DISCRIMINATOR, ENCODER = "generator.pt", "discriminator.pt", "encoder.pt"
 CHECKPOINT, LOSS_CURVE, SAMPLES = "checkpoint.pt", "loss_curve.png", "samples"
-RUN_FILES = {CONFIG, RECORD, LOSSES, GENERATOR, DISCRIMINATOR, ENCODER, CHECKPOINT, LOSS_CURVE, SAMPLES}
+#: TensorBoard event files (training/monitor.py), when the optional package is installed.
+TENSORBOARD = "tensorboard"
+RUN_FILES = {CONFIG, RECORD, LOSSES, GENERATOR, DISCRIMINATOR, ENCODER, CHECKPOINT, LOSS_CURVE, SAMPLES,
+             TENSORBOARD}
 
 
 def weights_hash(run_dir: Path) -> str:

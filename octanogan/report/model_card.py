@@ -97,7 +97,20 @@ def _training(run_dir: Path, record: dict[str, Any]) -> list[tuple[str, str]]:
                     f"{_fmt(record.get('device'))}" + ("" if record.get("finished")
                                                        else " (not finished)")),
         ("Store hash", _fmt(store.get("content_hash"))),
+        ("Training health", _health(record.get("health"))),
     ]
+
+
+def _health(health: Any) -> str:
+    """The checks of training/health.py: their warnings, or that none fired."""
+    if not isinstance(health, dict):
+        return MISSING  # a run trained before the checks existed
+    warnings = [str(w) for w in health.get("warnings") or []]
+    diversity = health.get("sample_diversity")
+    shown = f"sample diversity {diversity:.2f}" if isinstance(diversity, (int, float)) else ""
+    if warnings:
+        return "WARNING: " + " | ".join(warnings)
+    return "no warning (losses finite, discriminator not winning" + (f", {shown})" if shown else ")")
 
 
 def _calibration(calibration: dict[str, Any] | None) -> list[tuple[str, str]]:

@@ -34,6 +34,8 @@ class VolumeScores:
     patches: pd.DataFrame
     anomaly_map: np.ndarray
     seconds: float
+    #: Seconds spent per stage: preprocess, invert (networks), stitch (maps, smoothing, unflatten).
+    stages: dict[str, float] = field(default_factory=dict)
 
 
 class VolumeScorer:
@@ -57,6 +59,8 @@ class VolumeScorer:
         start = time.perf_counter()
         self.inverter.reseed(volume_id)
         prep = preprocess_volume(volume.data, self.preprocess, volume.spacing_mm)
+        stages = {"preprocess": time.perf_counter() - start, "invert": 0.0}
+        clock = time.perf_counter()
         centres = patch_centres(prep, self.patch_size, self.config.stride,
                                 self.preprocess.max_patch_invalid)
         stitcher = Stitcher(volume.shape, self.patch_size, self.config.weighting)
@@ -64,9 +68,12 @@ class VolumeScorer:
         for begin in range(0, len(centres), self.config.batch_size):
             batch = centres[begin : begin + self.config.batch_size]
             x = torch.from_numpy(cut_patches(prep.flat, batch, self.patch_size))
+            inverting = time.perf_counter()
             result = self.inverter.invert(x[:, None].to(self.device))
             stitched = result.residual_map if self.config.anomaly_map == "absolute" else result.difference
-            stitcher.add(stitched.cpu().numpy(), batch)
+            stitched = stitched.cpu().numpy()  # (waits for the device: the inversion is done)
+            stages["invert"] += time.perf_counter() - inverting
+            stitcher.add(stitched, batch)
             parts.append(np.stack([result.score.cpu().numpy(), result.residual.cpu().numpy(),
                                    result.feature.cpu().numpy()], axis=1))
         values = np.concatenate(parts) if parts else np.zeros((0, 3), np.float32)
@@ -75,7 +82,8 @@ class VolumeScorer:
                               "feature": values[:, 2]}, columns=list(PATCH_COLUMNS))
         anomaly = unflatten(self._anomaly(stitcher), prep.shifts, fill=0.0).astype(np.float32)
         anomaly[prep.invalid] = 0.0  # export fill is not image: no anomaly there
-        return VolumeScores(volume_id, table, anomaly, time.perf_counter() - start), prep
+        stages["stitch"] = time.perf_counter() - clock - stages["invert"]
+        return VolumeScores(volume_id, table, anomaly, time.perf_counter() - start, stages), prep
 
 
     def _anomaly(self, stitcher: Stitcher) -> np.ndarray:

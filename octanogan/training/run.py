@@ -29,6 +29,8 @@ from octanogan.training.data import ENCODER_STREAM, GAN_STREAM, BatchSchedule, b
 from octanogan.training.encoder import EncoderStep, freeze
 from octanogan.training.figures import image_grid, plot_losses, save_png
 from octanogan.training.gan import GanStep
+from octanogan.training.health import check_run
+from octanogan.training.monitor import Monitor, describe, gradient_norm, open_monitor, sample_diversity
 
 N_SAMPLES = 64
 #: Extraction settings copied from the store into run.json (scoring must cut patches the same way).
@@ -60,6 +62,9 @@ class TrainSummary:
     patches: int  # patches read in this call
     seconds: float
     epochs: float  # GAN epochs reached in total
+    #: Signs that the run went wrong (training/health.py), and notices (the live view's).
+    warnings: list[str] = dataclasses.field(default_factory=list)
+    notices: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def patches_per_s(self) -> float:
@@ -70,10 +75,11 @@ class _Run:
     """One training session on a run folder (new or resumed)."""
 
     def __init__(self, store: PatchStore, run_dir: Path, config: TrainConfig, state: TrainingState,
-                 on_iteration: Callable[[TrainProgress], None] | None) -> None:
+                 on_iteration: Callable[[TrainProgress], None] | None, monitor: Monitor | None) -> None:
         self.store, self.run_dir, self.config, self.state = store, run_dir, config, state
         self.device = state.noise.device
         self.on_iteration = on_iteration
+        self.monitor = monitor
         self.log = rf.LossLog(run_dir / rf.LOSSES)
         rng = np.random.default_rng([config.seed, SAMPLES_STREAM])
         self.fixed_z = torch.from_numpy(rng.standard_normal((N_SAMPLES, config.latent_dim),
@@ -98,7 +104,9 @@ class _Run:
         step = GanStep(s.generator, s.discriminator, s.opt_g, s.opt_d, s.noise, c.objective,
                        c.critic_steps, c.gp_weight)
         batches = self.batches(GAN_STREAM, start * c.critic_steps, c.iterations * c.critic_steps)
-        self.run_phase("gan", start, c.iterations, lambda: step(batches), self.save_gan_samples)
+        self.run_phase("gan", start, c.iterations, lambda: step(batches), self.save_gan_samples,
+                       lambda: {"g_grad_norm": gradient_norm(s.generator),
+                                "d_grad_norm": gradient_norm(s.discriminator)})
         self.save_gan_weights()
         return c.iterations - start
 
@@ -118,27 +126,38 @@ class _Run:
         step = EncoderStep(s.encoder, s.generator, s.discriminator, s.opt_e, c.kappa)
         batches = self.batches(ENCODER_STREAM, start, c.encoder_iterations)
         self.run_phase("encoder", start, c.encoder_iterations, lambda: step(next(batches)),
-                       self.save_reconstructions)
+                       self.save_reconstructions, lambda: {"e_grad_norm": gradient_norm(s.encoder)})
         save_weights(self.run_dir / rf.ENCODER, s.encoder)
         return c.encoder_iterations - start
 
     def run_phase(self, phase: str, done: int, total: int,
-                  step: Callable[[], dict[str, torch.Tensor]], figure: Callable[[int], None]) -> None:
+                  step: Callable[[], dict[str, torch.Tensor]], figure: Callable[[int], None],
+                  gradients: Callable[[], dict[str, torch.Tensor]]) -> None:
         """Iterations ``done + 1 .. total`` of one phase: step, log, and at every checkpoint the
         phase's figure and the checkpoint (both phases share this, so resume works alike)."""
         for iteration in range(done + 1, total + 1):
             stats = step()
             setattr(self.state, f"{phase}_iteration", iteration)
             self.log.add(iteration, phase, stats)
+            if self.monitor is not None:
+                self.monitor.add(self.global_step(phase, iteration), phase, {**stats, **gradients()})
             if self.on_iteration is not None:
                 self.on_iteration(TrainProgress(phase, iteration, total, stats))
             if iteration % self.config.checkpoint_every == 0 or iteration == total:
                 figure(iteration)
                 self.checkpoint()
 
+    def global_step(self, phase: str, iteration: int) -> int:
+        """One step count through both phases: GAN 1..N, then encoder N+1..N+M."""
+        return iteration if phase == "gan" else self.config.iterations + iteration
+
     def checkpoint(self) -> None:
         """Losses first, then the checkpoint: a crash between them leaves rows that resume drops."""
         self.log.flush()
+        if self.monitor is not None:
+            s = self.state
+            self.monitor.flush({"gan": s.opt_g.param_groups[0]["lr"],
+                                "encoder": s.opt_e.param_groups[0]["lr"]})
         save_tensors(self.run_dir / rf.CHECKPOINT, self.state.state_dict())
         rf.drop_replaced(self.run_dir)  # the new run has started: the one it replaces may go
 
@@ -147,9 +166,21 @@ class _Run:
         """G(z) for a fixed z, in eval mode as scoring will use it."""
         g = self.state.generator
         g.eval()
-        grid = image_grid(g(self.fixed_z))
+        samples = g(self.fixed_z)
         g.train()
+        grid = image_grid(samples)
         save_png(self.run_dir / rf.SAMPLES / f"iter_{iteration:06d}.png", grid)
+        if self.monitor is not None:
+            self.monitor.image("samples", grid, iteration)
+            self.monitor.scalar("gan/sample_diversity", sample_diversity(samples, self.fixed_x),
+                                iteration)
+
+    @torch.no_grad()
+    def diversity(self) -> float:
+        """The final generator's sample diversity (training/health.py)."""
+        g = self.state.generator
+        g.eval()
+        return sample_diversity(g(self.fixed_z), self.fixed_x)
 
     @torch.no_grad()
     def save_reconstructions(self, iteration: int) -> None:
@@ -160,7 +191,10 @@ class _Run:
         s.encoder.train()
         pairs = torch.stack([self.fixed_x.view(-1, 8, *self.fixed_x.shape[1:]),
                              recon.view(-1, 8, *recon.shape[1:])], dim=1).flatten(0, 2)
-        save_png(self.run_dir / rf.SAMPLES / f"encoder_iter_{iteration:06d}.png", image_grid(pairs))
+        grid = image_grid(pairs)
+        save_png(self.run_dir / rf.SAMPLES / f"encoder_iter_{iteration:06d}.png", grid)
+        if self.monitor is not None:
+            self.monitor.image("reconstructions", grid, self.global_step("encoder", iteration))
 
 
 @scope()
@@ -211,22 +245,33 @@ def train(store_dir: str | Path, run_dir: str | Path, config: TrainConfig | None
                       git_commit=git_commit())
         rf.write_config(run_dir, config)
         rf.write_record(run_dir, record)
-        session = _Run(store, run_dir, config, state, on_iteration)
+        monitor, notice = open_monitor(run_dir, state.gan_iteration + state.encoder_iteration + 1,
+                                       {"gan": config.batch_size * config.critic_steps,
+                                        "encoder": config.batch_size})
+        session = _Run(store, run_dir, config, state, on_iteration, monitor)
+        if monitor is not None:
+            monitor.text("config", describe(dataclasses.asdict(config)), state.gan_iteration + 1)
         begin = time.perf_counter()
-        gan_done = session.gan_phase()
-        encoder_done = session.encoder_phase()
+        try:
+            gan_done = session.gan_phase()
+            encoder_done = session.encoder_phase()
+        finally:
+            if monitor is not None:
+                monitor.close()
     except BaseException:
         rf.restore_replaced(run_dir)  # failed before its first checkpoint: the old run comes back
         raise
     seconds = time.perf_counter() - begin
     plot_losses(run_dir / rf.LOSSES, run_dir / rf.LOSS_CURVE)
+    health = check_run(run_dir / rf.LOSSES, config.objective, session.diversity())
     record.update(finished=True, ended=now(), gan_iterations=state.gan_iteration,
-                  encoder_iterations=state.encoder_iteration)
+                  encoder_iterations=state.encoder_iteration, health=health.record())
     rf.write_record(run_dir, record)
     rf.drop_replaced(run_dir)
     patches = (gan_done * config.critic_steps + encoder_done) * config.batch_size
     return TrainSummary(run_dir, gan_done, encoder_done, patches, seconds,
-                        _epochs(state, config, store))
+                        _epochs(state, config, store), health.warnings,
+                        [notice] if notice else [])
 
 
 def _epochs(state: TrainingState, config: TrainConfig, store: PatchStore) -> float:
