@@ -36,21 +36,22 @@ def min_cost_paths(cost: np.ndarray, max_step: int, step_cost: float = 0.0) -> n
 
 def _paths(cost: np.ndarray, max_step: int, step_cost: float) -> np.ndarray:
     n, height, width = cost.shape
-    total = cost[:, :, 0].copy()
+    reach = min(max_step, height - 1)
+    # predecessor offsets in tie order: straight, then one row down and up, then two, ...
+    offsets = np.array([0] + [o for s in range(1, reach + 1) for o in (-s, s)], dtype=np.int8)
+    penalty = step_cost * np.maximum(np.abs(offsets.astype(np.float64)) - 1, 0)[:, None, None]
+    padded = np.full((n, height + 2 * reach), np.inf)
+    candidates = np.empty((len(offsets), n, height))
     back = np.zeros((n, height, width), dtype=np.int8)  # row offset of the predecessor
+    total = cost[:, :, 0].copy()
     for column in range(1, width):
-        best, move = total.copy(), np.zeros((n, height), dtype=np.int8)
-        for step in range(1, min(max_step, height - 1) + 1):
-            penalty = step_cost * (step - 1)
-            # arriving at row r from row r - step (moving down), then from r + step (moving up)
-            for target, source, offset in ((np.s_[:, step:], np.s_[:, :-step], -step),
-                                           (np.s_[:, :-step], np.s_[:, step:], step)):
-                candidate = total[source] + penalty
-                better = candidate < best[target]
-                best[target] = np.where(better, candidate, best[target])
-                move[target][better] = offset
-        total = best + cost[:, :, column]
-        back[:, :, column] = move
+        padded[:, reach : reach + height] = total
+        for i, offset in enumerate(offsets.tolist()):  # arriving at row r from row r + offset
+            candidates[i] = padded[:, reach + offset : reach + offset + height]
+        candidates += penalty
+        choice = np.argmin(candidates, axis=0)  # the first minimum: ties keep the path straight
+        total = np.take_along_axis(candidates, choice[None], axis=0)[0] + cost[:, :, column]
+        back[:, :, column] = offsets[choice]
     rows = np.empty((n, width), dtype=np.int64)
     rows[:, -1] = np.argmin(total, axis=1)
     index = np.arange(n)
