@@ -70,3 +70,14 @@ def test_two_process_score_equals_one_process(tiny_run, tiny_cohort, tmp_path, c
                     assert np.array_equal(a[key], b[key], equal_nan=nan_too), f"{name}: {key}"
         else:
             assert path.read_bytes() == second[name].read_bytes(), name
+
+
+def test_train_under_torchrun_is_refused_in_one_line(tiny_run, tmp_path, cli, monkeypatch):
+    """Until training is distributed (issue 20), N ranks must not race for one run folder."""
+    for name, value in (("RANK", "1"), ("WORLD_SIZE", "2"), ("LOCAL_RANK", "1")):
+        monkeypatch.setenv(name, value)
+    result = cli("train", tiny_run.parent / "store", "--out", tmp_path / "run", "--iterations", "2",
+                 "--device", "cpu")
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert result.exit_code == 2 and len(errors) == 1 and "without torchrun" in errors[0]
+    assert not (tmp_path / "run").exists()

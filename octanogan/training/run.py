@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from octanogan.device import resolve_device
-from octanogan.errors import InputError
+from octanogan.errors import InputError, OctanoganError
 from octanogan.fsutil import relative_path
 from octanogan.models import NetworkSpec
 from octanogan.outputs.folder import claim_output, write_marker
@@ -211,6 +211,11 @@ def train(store_dir: str | Path, run_dir: str | Path, config: TrainConfig | None
     is written.
     """
     config = (config or TrainConfig()).resolved()
+    from octanogan.distributed import ranks_from_env
+
+    if ranks_from_env().active:
+        raise OctanoganError("train runs in one process: start it without torchrun (distributed "
+                             "training is not implemented yet; docs/scaling.md)")
     run_dir = Path(run_dir)
     rf.recover(run_dir)
     exists = claim_output(run_dir, KIND, [store_dir])
