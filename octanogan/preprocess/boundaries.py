@@ -16,6 +16,7 @@ from scipy import ndimage
 
 from octanogan.errors import OctanoganError
 from octanogan.io.volume import DEFAULT_SPACING_MM
+from octanogan.preprocess import kernels
 from octanogan.preprocess.config import PixelSettings, PreprocessConfig
 from octanogan.preprocess.normalize import normalize_intensity
 from octanogan.preprocess.paths import min_cost_paths
@@ -59,18 +60,17 @@ def find_surfaces(image: np.ndarray, config: PreprocessConfig, fill: np.ndarray 
         raise OctanoganError(f"boundary detection needs a volume [B, H>=8, W], got {image.shape}")
     fill = np.zeros(image.shape, dtype=bool) if fill is None else fill
     px = config.in_pixels(spacing_mm)
-    smooth = ndimage.gaussian_filter(image.astype(np.float32, copy=False),
-                                     sigma=(0.0, px.depth_sigma, px.lateral_sigma))
+    smooth = kernels.gaussian_filter(image, px.depth_sigma, px.lateral_sigma)
     gradient = np.diff(smooth, axis=1)  # gradient[y] = smooth[y + 1] - smooth[y]
     depth = image.shape[1]
     seen = ~fill
 
-    background = np.percentile(smooth.reshape(len(smooth), -1), _BACKGROUND_PERCENTILE, axis=1)
+    background = kernels.percentiles_per_row(smooth, _BACKGROUND_PERCENTILE)
     contrast = smooth.max(axis=1) - background[:, None]
     valid = contrast > config.min_signal * np.median(contrast, axis=1, keepdims=True)
 
     rising = np.maximum(gradient, 0.0)
-    if bright is not None:  # no edge where smoothing spread the step of bright fill
+    if bright is not None and bright.any():  # no edge where smoothing spread bright fill's step
         beside = _beside(bright, px)
         rising[beside[:, 1:] | beside[:, :-1]] = 0.0
     rising = _unit(rising, seen[:, 1:])
@@ -85,24 +85,25 @@ def find_surfaces(image: np.ndarray, config: PreprocessConfig, fill: np.ndarray 
 
     # The RPE: the brightest laterally continuous band from rpe_min_depth to max_thickness
     # below the ILM; extra lateral smoothing averages choroid speckle out.
-    banded = ndimage.gaussian_filter1d(smooth, px.rpe_lateral_sigma, axis=2)
-    rows = np.arange(depth)[None, :, None]
-    top = np.floor(ilm)[:, None, :]
-    allowed = (rows >= top + px.rpe_min_depth) & (rows <= top + px.max_thickness)
-    allowed &= rows < depth - _border_rows(depth)
-    cost = np.where(allowed, 1.0 - _unit(banded - banded.min(), seen), 2.0)
+    banded = kernels.gaussian_filter(smooth, 0.0, px.rpe_lateral_sigma)
+    top = np.floor(ilm)
+    first, last = top + px.rpe_min_depth, np.minimum(top + px.max_thickness, depth - 1 - _border_rows(depth))
+    cost = kernels.band_cost(_unit(banded - banded.min(), seen), first, last)
     rpe = min_cost_paths(cost, px.max_step, config.step_cost)
     bm = _steepest_edge(-gradient, rpe, px.bm_search)
 
-    bm_valid = valid & allowed.any(axis=1) & ~_in_fill(fill, bm - 2.0)
+    bm_valid = valid & (np.maximum(first, 0) <= last) & ~_in_fill(fill, bm - 2.0)
     bm, bm_valid = _regularise(bm, bm_valid, px, lift_rows=px.bm_lift_rows)
 
     # Second ILM search, at least min_thickness above BM where BM was measured: where the
     # foveal floor is barely brighter than the vitreous, the first search dives to the outer
     # retina's bright bands. (At the optic disc BM is bridged, and the cup may be deep.)
-    too_deep = (rows[:, :-1] > (bm - px.min_thickness)[:, None, :]) & bm_valid[:, None, :]
-    if np.any(too_deep & (rows[:, :-1] <= top)):
-        ilm, ilm_valid = ilm_surface(np.where(too_deep, 1.0, tissue_cost))
+    deepest = bm - px.min_thickness  # edge rows y > deepest are too deep
+    too_deep = bm_valid & (np.maximum(np.floor(deepest) + 1, 0) <= np.minimum(top, depth - 2))
+    if too_deep.any():
+        rows = np.arange(depth - 1)[None, :, None]
+        ilm, ilm_valid = ilm_surface(np.where((rows > deepest[:, None, :]) & bm_valid[:, None, :],
+                                              1.0, tissue_cost))
 
     ilm = _smooth_surface(ilm, ilm_valid, px.ilm_smooth_columns, px)
     bm = _smooth_surface(bm, bm_valid, px.bm_smooth_columns, px)
@@ -112,12 +113,7 @@ def find_surfaces(image: np.ndarray, config: PreprocessConfig, fill: np.ndarray 
 
 def _unit(values: np.ndarray, seen: np.ndarray) -> np.ndarray:
     """``values`` scaled per B-scan so that the 99.5th percentile of its seen pixels is 1."""
-    out = np.zeros(values.shape, dtype=np.float32)
-    for b in range(len(values)):
-        top = np.percentile(values[b][seen[b]], 99.5) if seen[b].any() else 0.0
-        if top > 0:
-            out[b] = np.clip(values[b] / top, 0.0, 1.0)
-    return out
+    return kernels.divide_rows(values, kernels.percentiles_per_row(values, 99.5, seen))
 
 
 def _ilm_cost(edges: np.ndarray, smooth: np.ndarray, background: np.ndarray,
@@ -129,11 +125,9 @@ def _ilm_cost(edges: np.ndarray, smooth: np.ndarray, background: np.ndarray,
     the photoreceptor band and the floor of subretinal fluid, while thin vitreous membranes do
     not count as tissue.
     """
-    tissue = smooth > (background[:, None] + config.ilm_threshold * contrast)[:, None, :]
-    tissue_above = np.cumsum(tissue, axis=1, dtype=np.int32)[:, :-1]  # rows 0..y of edge y
-    cost = np.where(tissue_above <= px.ilm_tissue_rows, 1.0 - edges, 1.0)
-    cost[:, : _border_rows(edges.shape[1])] = 1.0
-    return cost
+    tissue_level = background[:, None] + config.ilm_threshold * contrast
+    return kernels.ilm_cost(edges, smooth, tissue_level, px.ilm_tissue_rows,
+                            _border_rows(edges.shape[1]))
 
 
 def _border_rows(depth: int) -> int:

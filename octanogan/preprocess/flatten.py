@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from octanogan.errors import OctanoganError
+from octanogan.preprocess.kernels import shift_columns
 
 
 def flatten(data: np.ndarray, shifts: np.ndarray, fill: float = -1.0) -> np.ndarray:
@@ -19,12 +20,8 @@ def flatten(data: np.ndarray, shifts: np.ndarray, fill: float = -1.0) -> np.ndar
             f"flatten needs data [B, H, W] and shifts [B, W], got {data.shape} and {shifts.shape}")
     if not np.issubdtype(shifts.dtype, np.integer):
         raise OctanoganError(f"shifts must be integers for an exact inverse, got {shifts.dtype}")
-    depth = data.shape[1]
-    source = np.arange(depth)[None, :, None] - shifts[:, None, :]  # out[y] = data[y - shift]
-    inside = (source >= 0) & (source < depth)
-    out = np.take_along_axis(data, np.clip(source, 0, depth - 1), axis=1)
-    out[~inside] = fill
-    return out
+    return shift_columns(np.ascontiguousarray(data), np.ascontiguousarray(shifts),
+                         np.asarray(fill, dtype=data.dtype)[()])
 
 
 def unflatten(flat: np.ndarray, shifts: np.ndarray, fill: float = 0.0) -> np.ndarray:

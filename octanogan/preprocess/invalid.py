@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from octanogan.preprocess.kernels import square_counts
+
 #: Side of the square that fill must fill everywhere (speckle-sized runs of the value do not).
 _SOLID_PIXELS = 5
 #: Smallest fill region, as a fraction of the B-scan.
@@ -29,7 +31,6 @@ def fill_mask(raw: np.ndarray) -> np.ndarray:
     raw = np.asarray(raw)
     flat = raw.reshape(len(raw), -1)
     out = np.zeros(raw.shape, dtype=bool)
-    square = (1, _SOLID_PIXELS, _SOLID_PIXELS)
     in_plane = np.zeros((3, 3, 3), dtype=bool)
     in_plane[1] = ndimage.generate_binary_structure(2, 1)
     minimum_area = max(64, _MIN_FRACTION * flat.shape[1])
@@ -37,8 +38,7 @@ def fill_mask(raw: np.ndarray) -> np.ndarray:
         exact = raw == extreme[:, None, None]
         if not (exact.reshape(len(raw), -1).sum(axis=1) >= minimum_area).any():
             continue
-        # erosion by a square, as a box filter (much faster than binary morphology)
-        cores = ndimage.uniform_filter(exact.astype(np.float32), square, mode="nearest") > 0.999
+        cores = square_counts(exact, _SOLID_PIXELS // 2) == _SOLID_PIXELS ** 2  # erosion
         labels, count = ndimage.label(cores, structure=in_plane)
         if not count:
             continue
@@ -50,7 +50,7 @@ def fill_mask(raw: np.ndarray) -> np.ndarray:
         keep &= areas >= minimum_area
         keep[0] = False
         # the erosion trimmed each region's rim by half the square: take it back
-        grown = ndimage.uniform_filter(keep[labels].astype(np.float32), square, mode="nearest") > 1e-3
+        grown = square_counts(keep[labels], _SOLID_PIXELS // 2) > 0
         out |= grown & exact
     return out | _bright_rim(raw, out)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from octanogan.errors import OctanoganError
+from octanogan.preprocess import kernels
 
 
 def normalize_intensity(data: np.ndarray, low_percentile: float = 1.0,
@@ -16,19 +17,44 @@ def normalize_intensity(data: np.ndarray, low_percentile: float = 1.0,
     few saturated or dead voxels do not set the scale; ``high_from`` (bool, e.g. the retina band)
     restricts the high percentile to those voxels. A constant volume maps to -1 everywhere.
     """
+    values = np.asarray(data, dtype=np.float32)
+    low, high = intensity_range(values, low_percentile, high_percentile, ignore)
+    if high_from is not None:
+        high = high_within(values, high_percentile, high_from, ignore, default=high)
+    return scale_to_unit(values, low, high)
+
+
+def intensity_range(values: np.ndarray, low_percentile: float, high_percentile: float,
+                    ignore: np.ndarray | None = None) -> tuple[float, float]:
+    """The ``low``/``high`` percentiles of float32 ``values`` but the ``ignore`` voxels (all
+    finite voxels where nothing else is left)."""
     if not 0.0 <= low_percentile < high_percentile <= 100.0:
         raise OctanoganError(
             f"normalisation percentiles must satisfy 0 <= low < high <= 100, "
             f"got low={low_percentile}, high={high_percentile}")
-    values = np.asarray(data, dtype=np.float32)
-    counted = np.isfinite(values) if ignore is None else np.isfinite(values) & ~ignore
-    finite = values[counted] if counted.any() else values[np.isfinite(values)]
-    if finite.size == 0:
+    counted = _counted(values, ignore)
+    if not counted.any():
+        counted = np.isfinite(values)
+    if not counted.any():
         raise OctanoganError("cannot normalise a volume with no finite values")
-    low, high = np.percentile(finite, [low_percentile, high_percentile])
-    if high_from is not None and (counted & high_from).any():
-        high = np.percentile(values[counted & high_from], high_percentile)
+    low, high = kernels.percentiles(values, (low_percentile, high_percentile), counted)
+    return low, high
+
+
+def high_within(values: np.ndarray, high_percentile: float, within: np.ndarray,
+                ignore: np.ndarray | None, default: float) -> float:
+    """The ``high`` percentile of the finite, not ignored ``values`` ``within`` a mask (e.g. the
+    retina band), or ``default`` where no such voxel is left."""
+    chosen = _counted(values, ignore) & within
+    return kernels.percentile(values, high_percentile, chosen) if chosen.any() else default
+
+
+def _counted(values: np.ndarray, ignore: np.ndarray | None) -> np.ndarray:
+    finite = np.isfinite(values)
+    return finite if ignore is None else finite & ~ignore
+
+
+def scale_to_unit(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """``values`` (float32) mapped linearly from [low, high] to [-1, 1] and clipped; NaN to -1."""
     scale = 2.0 / (high - low) if high > low else 0.0
-    out = (values - np.float32(low)) * np.float32(scale) - np.float32(1.0)
-    out = np.nan_to_num(out, nan=-1.0, posinf=1.0, neginf=-1.0)
-    return np.clip(out, -1.0, 1.0, out=out).astype(np.float32, copy=False)
+    return kernels.scale_intensity(np.ascontiguousarray(values), np.float32(low), np.float32(scale))

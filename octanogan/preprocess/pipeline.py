@@ -11,7 +11,7 @@ from octanogan.preprocess.boundaries import find_surfaces
 from octanogan.preprocess.config import PreprocessConfig
 from octanogan.preprocess.flatten import flatten, flattening_shifts
 from octanogan.preprocess.invalid import bright_fill, fill_mask
-from octanogan.preprocess.normalize import normalize_intensity
+from octanogan.preprocess.normalize import high_within, intensity_range, scale_to_unit
 from octanogan.preprocess.quality import Quality, assess_quality
 
 
@@ -65,9 +65,11 @@ def preprocess_volume(data: np.ndarray, config: PreprocessConfig | None = None,
     are always found on the whole-image scale, so they do not depend on this setting).
     """
     config = config or PreprocessConfig()
+    values = np.asarray(data, dtype=np.float32)
     invalid = fill_mask(data)
     bright = bright_fill(data, invalid)
-    image = normalize_intensity(data, config.low_percentile, config.high_percentile, ignore=bright)
+    low, high = intensity_range(values, config.low_percentile, config.high_percentile, ignore=bright)
+    image = scale_to_unit(values, low, high)
     image[bright] = -1.0
     surfaces = find_surfaces(image, config, fill=invalid, spacing_mm=spacing_mm, bright=bright)
     ilm, bm = surfaces.ilm, surfaces.bm
@@ -75,8 +77,8 @@ def preprocess_volume(data: np.ndarray, config: PreprocessConfig | None = None,
                                        config.flat_margin_rows)
     band = retina_mask(ilm, bm, image.shape[1])
     if config.intensity_reference == "retina":
-        image = normalize_intensity(data, config.low_percentile, config.high_percentile, ignore=bright,
-                                    high_from=band & ~invalid)
+        high = high_within(values, config.high_percentile, band & ~invalid, bright, default=high)
+        image = scale_to_unit(values, low, high)
         image[bright] = -1.0
     flat = flatten(image, shifts, fill=-1.0)
     if config.outside_retina == "grey":
