@@ -7,6 +7,7 @@ import pytest
 from scipy import ndimage
 
 from octanogan.preprocess import kernels
+from octanogan.preprocess.invalid import fill_mask
 
 RNG = np.random.default_rng(7)
 
@@ -53,14 +54,47 @@ def test_percentiles_per_row_are_numpys_and_nan_for_an_empty_row():
                                   np.percentile(values.reshape(4, -1), 20.0, axis=1))
 
 
-def test_square_counts_give_scipys_erosion_and_dilation():
-    mask = RNG.random((2, 30, 40)) > 0.2
-    counts = kernels.square_counts(mask, 2)
-    footprint = np.ones((1, 5, 5), dtype=np.uint8)
-    eroded = ndimage.minimum_filter(mask.view(np.uint8), footprint=footprint, mode="nearest")
-    dilated = ndimage.maximum_filter(mask.view(np.uint8), footprint=footprint, mode="nearest")
-    np.testing.assert_array_equal(counts == 25, eroded.astype(bool))
-    np.testing.assert_array_equal(counts > 0, dilated.astype(bool))
+def _fill_mask_oracle(raw: np.ndarray) -> np.ndarray:
+    """The whole-volume SciPy formulation that ``invalid.fill_mask`` replaced."""
+    flat = raw.reshape(len(raw), -1)
+    out = np.zeros(raw.shape, dtype=bool)
+    in_plane = np.zeros((3, 3, 3), dtype=bool)
+    in_plane[1] = ndimage.generate_binary_structure(2, 1)
+    minimum_area = max(64, 0.002 * flat.shape[1])
+    for extreme in (flat.min(axis=1), flat.max(axis=1)):
+        exact = raw == extreme[:, None, None]
+        cores = ndimage.minimum_filter(exact.view(np.uint8), (1, 5, 5), mode="nearest") > 0
+        labels, count = ndimage.label(cores, structure=in_plane)
+        border = np.unique(np.concatenate([labels[:, 0].ravel(), labels[:, -1].ravel(),
+                                           labels[:, :, 0].ravel(), labels[:, :, -1].ravel()]))
+        keep = np.zeros(count + 1, dtype=bool)
+        keep[border] = True
+        keep &= np.bincount(labels.ravel(), minlength=count + 1) >= minimum_area
+        keep[0] = False
+        grown = ndimage.maximum_filter(keep[labels].view(np.uint8), (1, 5, 5), mode="nearest") > 0
+        out |= grown & exact
+    low, high = flat.min(axis=1), flat.max(axis=1)
+    near = raw >= (high - 0.02 * (high - low))[:, None, None]
+    in_plane[1] = ndimage.generate_binary_structure(2, 2)
+    labels, _ = ndimage.label(near, structure=in_plane)
+    keep = np.zeros(labels.max() + 1, dtype=bool)
+    keep[labels[out & near]] = True
+    keep[0] = False
+    return out | keep[labels]
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_fill_mask_is_its_scipy_formulation(dtype):
+    image = (RNG.random((4, 60, 80)) * 200 + 20).astype(dtype)
+    image[0, :20, :30] = 0          # a corner wedge: fill
+    image[0, :3, 40:45] = 0         # too small
+    image[1, -10:, :] = 255         # a bright band at the bottom: fill ...
+    image[1, -12:-10, :] = 250      # ... and its blurred rim
+    image[2, 25:35, 30:50] = 0      # inside, not touching the border: not fill
+    image[3] = 7                    # constant
+    expected = _fill_mask_oracle(image)
+    assert expected[0].any() and expected[1].any() and not expected[2, 25:35, 30:50].any()
+    np.testing.assert_array_equal(fill_mask(image), expected)
 
 
 def test_scale_intensity_is_numpys_with_nan_and_infinities():

@@ -6,14 +6,15 @@ speckle never is. Resampling and compression blur the edge of bright fill into a
 short of the maximum (a "frame line" along a crop's border); that rim is fill too. Bright fill is
 kept out of the intensity scale and shown as background, and no boundary point is measured on
 fill (docs/preprocessing.md).
+
+The search is compiled (numba), one B-scan per thread: it starts from the border and visits only
+regions that touch it.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
-
-from octanogan.preprocess.kernels import square_counts
+from numba import njit, prange
 
 #: Side of the square that fill must fill everywhere (speckle-sized runs of the value do not).
 _SOLID_PIXELS = 5
@@ -26,57 +27,114 @@ _RIM_TOLERANCE = 0.02
 
 def fill_mask(raw: np.ndarray) -> np.ndarray:
     """Bool ``[B, H, W]``: solid regions of each B-scan's exact minimum or maximum that touch its
-    border, with the near-maximum rim of bright regions (all B-scans at once; regions never
-    connect across B-scans)."""
-    raw = np.asarray(raw)
+    border, with the near-maximum rim of bright regions (regions never connect across B-scans).
+
+    A region is solid where it holds a ``_SOLID_PIXELS`` square around each of its "core" pixels;
+    regions of 4-connected cores that touch the border and hold ``_MIN_FRACTION`` of the B-scan
+    (at least 64 pixels) are fill, with the pixels of the value within half a square of them.
+    """
+    raw = np.ascontiguousarray(raw)
     flat = raw.reshape(len(raw), -1)
-    out = np.zeros(raw.shape, dtype=bool)
-    in_plane = np.zeros((3, 3, 3), dtype=bool)
-    in_plane[1] = ndimage.generate_binary_structure(2, 1)
-    minimum_area = max(64, _MIN_FRACTION * flat.shape[1])
-    for extreme in (flat.min(axis=1), flat.max(axis=1)):
-        exact = raw == extreme[:, None, None]
-        if not (exact.reshape(len(raw), -1).sum(axis=1) >= minimum_area).any():
-            continue
-        cores = square_counts(exact, _SOLID_PIXELS // 2) == _SOLID_PIXELS ** 2  # erosion
-        labels, count = ndimage.label(cores, structure=in_plane)
-        if not count:
-            continue
-        border = np.unique(np.concatenate([labels[:, 0].ravel(), labels[:, -1].ravel(),
-                                           labels[:, :, 0].ravel(), labels[:, :, -1].ravel()]))
-        areas = np.bincount(labels.ravel(), minlength=count + 1)
-        keep = np.zeros(count + 1, dtype=bool)
-        keep[border] = True
-        keep &= areas >= minimum_area
-        keep[0] = False
-        # the erosion trimmed each region's rim by half the square: take it back
-        grown = square_counts(keep[labels], _SOLID_PIXELS // 2) > 0
-        out |= grown & exact
-    return out | _bright_rim(raw, out)
-
-
-def _near_maximum(raw: np.ndarray) -> np.ndarray:
-    """Bool ``[B, H, W]``: pixels within ``_RIM_TOLERANCE`` of the grey range below the maximum."""
-    flat = raw.reshape(len(raw), -1)
-    low, high = flat.min(axis=1), flat.max(axis=1)
-    return raw >= (high - _RIM_TOLERANCE * (high - low))[:, None, None]
-
-
-def _bright_rim(raw: np.ndarray, fill: np.ndarray) -> np.ndarray:
-    """Near-maximum pixels connected, within their B-scan, to bright ``fill``."""
-    near = _near_maximum(raw)
-    seeds = fill & near
-    if not seeds.any():
-        return np.zeros(raw.shape, dtype=bool)
-    in_plane = np.zeros((3, 3, 3), dtype=bool)
-    in_plane[1] = ndimage.generate_binary_structure(2, 2)
-    labels, _ = ndimage.label(near, structure=in_plane)
-    keep = np.zeros(labels.max() + 1, dtype=bool)
-    keep[labels[seeds]] = True
-    keep[0] = False
-    return keep[labels]
+    extremes = np.stack([flat.min(axis=1), flat.max(axis=1)], axis=1)
+    minimum_area = int(np.ceil(max(64, _MIN_FRACTION * flat.shape[1])))
+    return _fill(raw, extremes, _near_maximum_level(raw), minimum_area, _SOLID_PIXELS // 2)
 
 
 def bright_fill(raw: np.ndarray, fill: np.ndarray) -> np.ndarray:
     """The part of ``fill`` at or near each B-scan's maximum (it would set the intensity scale)."""
-    return fill & _near_maximum(np.asarray(raw))
+    raw = np.asarray(raw)
+    return fill & (raw >= _near_maximum_level(raw)[:, None, None])
+
+
+def _near_maximum_level(raw: np.ndarray) -> np.ndarray:
+    """Per B-scan, the level ``_RIM_TOLERANCE`` of the grey range below the maximum."""
+    flat = raw.reshape(len(raw), -1)
+    low, high = flat.min(axis=1), flat.max(axis=1)
+    return high - _RIM_TOLERANCE * (high - low)
+
+
+@njit(parallel=True, cache=True)
+def _fill(raw, extremes, near_level, minimum_area: int, half: int) -> np.ndarray:  # pragma: no cover
+    n, height, width = raw.shape
+    out = np.zeros(raw.shape, dtype=np.bool_)
+    for b in prange(n):
+        for extreme in extremes[b]:
+            exact = raw[b] == extreme
+            if np.count_nonzero(exact) >= minimum_area:
+                kept = _border_regions(_square_counts(exact, half) == (2 * half + 1) ** 2, minimum_area)
+                out[b] |= (_square_counts(kept, half) > 0) & exact
+        near = raw[b] >= near_level[b]
+        out[b] |= _connected_to(near, out[b] & near)
+    return out
+
+
+@njit(cache=True)
+def _square_counts(mask: np.ndarray, half: int) -> np.ndarray:  # pragma: no cover
+    """Set pixels in the ``(2 half + 1)``-square around each pixel of a 2-D mask (the edge
+    repeats beyond the border)."""
+    height, width = mask.shape
+    down = np.zeros((height, width), dtype=np.int32)
+    for y in range(height):
+        for d in range(-half, half + 1):
+            source = min(max(y + d, 0), height - 1)
+            for x in range(width):
+                down[y, x] += mask[source, x]
+    out = np.empty((height, width), dtype=np.int32)
+    for y in range(height):
+        for x in range(width):
+            total = 0
+            for d in range(-half, half + 1):
+                total += down[y, min(max(x + d, 0), width - 1)]
+            out[y, x] = total
+    return out
+
+
+@njit(cache=True)
+def _border_regions(cores: np.ndarray, minimum_area: int) -> np.ndarray:  # pragma: no cover
+    """The 4-connected regions of ``cores`` that touch the border and hold ``minimum_area``."""
+    height, width = cores.shape
+    seen = np.zeros((height, width), dtype=np.bool_)
+    kept = np.zeros((height, width), dtype=np.bool_)
+    region = np.empty(height * width, dtype=np.int64)
+    for start in range(height * width):
+        y, x = start // width, start % width
+        if (0 < y < height - 1 and 0 < x < width - 1) or not cores[y, x] or seen[y, x]:
+            continue
+        seen[y, x] = True
+        region[0], size, done = start, 1, 0
+        while done < size:
+            y, x = region[done] // width, region[done] % width
+            done += 1
+            for ny, nx in ((y - 1, x), (y + 1, x), (y, x - 1), (y, x + 1)):
+                if 0 <= ny < height and 0 <= nx < width and cores[ny, nx] and not seen[ny, nx]:
+                    seen[ny, nx] = True
+                    region[size] = ny * width + nx
+                    size += 1
+        if size >= minimum_area:
+            for i in range(size):
+                kept[region[i] // width, region[i] % width] = True
+    return kept
+
+
+@njit(cache=True)
+def _connected_to(mask: np.ndarray, seeds: np.ndarray) -> np.ndarray:  # pragma: no cover
+    """The pixels of ``mask`` 8-connected within it to a ``seeds`` pixel."""
+    height, width = mask.shape
+    found = seeds.copy()
+    queue = np.empty(height * width, dtype=np.int64)
+    size = 0
+    for i in range(height * width):
+        if found[i // width, i % width]:
+            queue[size] = i
+            size += 1
+    done = 0
+    while done < size:
+        y, x = queue[done] // width, queue[done] % width
+        done += 1
+        for ny in range(max(y - 1, 0), min(y + 2, height)):
+            for nx in range(max(x - 1, 0), min(x + 2, width)):
+                if mask[ny, nx] and not found[ny, nx]:
+                    found[ny, nx] = True
+                    queue[size] = ny * width + nx
+                    size += 1
+    return found

@@ -41,46 +41,48 @@ def _reflect(index: int, length: int) -> int:
 
 @njit(parallel=True, cache=True)
 def _correlate_rows(volume: np.ndarray, half: np.ndarray) -> np.ndarray:  # pragma: no cover
-    """A symmetric kernel along axis 1, summed as SciPy's ``correlate1d`` sums it."""
+    """A symmetric kernel along axis 1, summed as SciPy's ``correlate1d`` sums it (in float64,
+    outermost taps first); output rows in parallel."""
     n, height, width = volume.shape
     radius = len(half) - 1
     out = np.empty_like(volume)
-    for b in prange(n):
+    for line in prange(n * height):
+        b, y = line // height, line % height
         acc = np.empty(width)
-        for y in range(height):
+        for x in range(width):
+            acc[x] = np.float64(volume[b, y, x]) * half[0]
+        for j in range(radius, 0, -1):
+            above, below = _reflect(y - j, height), _reflect(y + j, height)
             for x in range(width):
-                acc[x] = np.float64(volume[b, y, x]) * half[0]
-            for j in range(radius, 0, -1):
-                above, below = _reflect(y - j, height), _reflect(y + j, height)
-                for x in range(width):
-                    acc[x] += (np.float64(volume[b, above, x]) + np.float64(volume[b, below, x])) * half[j]
-            for x in range(width):
-                out[b, y, x] = acc[x]
+                acc[x] += (np.float64(volume[b, above, x]) + np.float64(volume[b, below, x])) * half[j]
+        for x in range(width):
+            out[b, y, x] = acc[x]
     return out
 
 
 @njit(parallel=True, cache=True)
 def _correlate_columns(volume: np.ndarray, half: np.ndarray) -> np.ndarray:  # pragma: no cover
-    """A symmetric kernel along axis 2, summed as SciPy's ``correlate1d`` sums it."""
+    """A symmetric kernel along axis 2, summed as SciPy's ``correlate1d`` sums it; image rows in
+    parallel."""
     n, height, width = volume.shape
     radius = len(half) - 1
     out = np.empty_like(volume)
-    for b in prange(n):
-        line = np.empty(width + 2 * radius)
+    for row in prange(n * height):
+        b, y = row // height, row % height
+        line = np.empty(width + 2 * radius)  # the row, extended by reflection
+        for x in range(width):
+            line[x + radius] = volume[b, y, x]
+        for i in range(radius):
+            line[i] = volume[b, y, _reflect(i - radius, width)]
+            line[width + radius + i] = volume[b, y, _reflect(width + i, width)]
         acc = np.empty(width)
-        for y in range(height):
+        for x in range(width):
+            acc[x] = line[x + radius] * half[0]
+        for j in range(radius, 0, -1):
             for x in range(width):
-                line[x + radius] = volume[b, y, x]
-            for i in range(radius):
-                line[i] = volume[b, y, _reflect(i - radius, width)]
-                line[width + radius + i] = volume[b, y, _reflect(width + i, width)]
-            for x in range(width):
-                acc[x] = line[x + radius] * half[0]
-            for j in range(radius, 0, -1):
-                for x in range(width):
-                    acc[x] += (line[x + radius - j] + line[x + radius + j]) * half[j]
-            for x in range(width):
-                out[b, y, x] = acc[x]
+                acc[x] += (line[x + radius - j] + line[x + radius + j]) * half[j]
+        for x in range(width):
+            out[b, y, x] = acc[x]
     return out
 
 
@@ -331,29 +333,6 @@ def _volume_order_statistics(rows: np.ndarray, mask: np.ndarray, ranks: np.ndarr
              for i in range(0, len(ranks), 2)]
     return (np.array([p[0] for p in pairs], dtype=rows.dtype),
             np.array([p[1] for p in pairs], dtype=rows.dtype))
-
-
-@njit(parallel=True, cache=True)
-def square_counts(mask: np.ndarray, half: int) -> np.ndarray:  # pragma: no cover
-    """How many pixels of the ``(2 half + 1)``-square around each pixel are set, per B-scan
-    (``int32 [B, H, W]``; beyond the border the edge repeats, as SciPy's ``nearest`` mode):
-    all set is the erosion by the square, any set its dilation."""
-    n, height, width = mask.shape
-    out = np.empty(mask.shape, dtype=np.int32)
-    for b in prange(n):
-        down = np.zeros((height, width), dtype=np.int32)  # sums over the rows of the square
-        for y in range(height):
-            for d in range(-half, half + 1):
-                source = min(max(y + d, 0), height - 1)
-                for x in range(width):
-                    down[y, x] += mask[b, source, x]
-        for y in range(height):
-            for x in range(width):
-                total = 0
-                for d in range(-half, half + 1):
-                    total += down[y, min(max(x + d, 0), width - 1)]
-                out[b, y, x] = total
-    return out
 
 
 @njit(parallel=True, cache=True)
