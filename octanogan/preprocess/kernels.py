@@ -4,13 +4,28 @@ Preprocessing runs on every ``extract``, ``score`` and ``predict``; written as w
 and SciPy calls it cost more than encoder scoring itself (issue 19, docs/benchmarks.md). Each
 kernel here does one such expression's arithmetic in the same order, so results are equal to the
 last bit (``tests/test_kernels.py`` checks each against the expression it replaces), and runs
-B-scans in parallel. Kernels are compiled on first use and cached on disk (``cache=True``).
+B-scans (or image rows) in parallel on ``NUMBA_NUM_THREADS`` threads, or ``OMP_NUM_THREADS`` where
+only that is set. Kernels are compiled on first use and cached on disk (``cache=True``).
 """
 
 from __future__ import annotations
 
+import os
+
+import numba
 import numpy as np
 from numba import njit, prange
+
+
+def _follow_omp_num_threads() -> None:
+    """Use ``OMP_NUM_THREADS`` threads where it is set and ``NUMBA_NUM_THREADS`` is not: jobs
+    that share a machine (and torchrun, which sets it to 1 per rank) limit torch that way."""
+    wanted = os.environ.get("OMP_NUM_THREADS", "")
+    if "NUMBA_NUM_THREADS" not in os.environ and wanted.isdigit() and int(wanted) > 0:
+        numba.set_num_threads(min(int(wanted), numba.config.NUMBA_NUM_THREADS))
+
+
+_follow_omp_num_threads()
 
 
 def gaussian_filter(volume: np.ndarray, sigma_rows: float, sigma_columns: float) -> np.ndarray:
