@@ -8,15 +8,18 @@ CUDA and ``gloo`` on CPU (docs/scaling.md).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
-from octanogan.errors import OctanoganError
+from octanogan.errors import EchoedError, OctanoganError
 
 if TYPE_CHECKING:
     import torch
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -69,13 +72,30 @@ def process_group(device: torch.device) -> Iterator[Ranks]:
     if not ranks.active or dist.is_initialized():
         yield ranks
         return
+    _die_with_launcher()
     if device.type == "cuda":
         torch.cuda.set_device(ranks.local_rank)
-    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    dist.init_process_group(backend_name(device))
     try:
         yield ranks
     finally:
         dist.destroy_process_group()
+
+
+def _die_with_launcher() -> None:
+    """Have Linux kill this rank when its launcher dies.
+
+    torchrun starts each rank in a session of its own, so a launcher killed with ``kill -9`` would
+    leave its ranks running on, writing the output folder that a rerun wants. Elsewhere than on
+    Linux nothing is done.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    set_parent_death_signal = 1  # PR_SET_PDEATHSIG
+    ctypes.CDLL(None, use_errno=True).prctl(set_parent_death_signal, int(signal.SIGKILL), 0, 0, 0)
 
 
 def barrier(ranks: Ranks) -> None:
@@ -84,3 +104,47 @@ def barrier(ranks: Ranks) -> None:
         import torch.distributed as dist
 
         dist.barrier()
+
+
+def backend_name(device: torch.device) -> str:
+    """The process group's backend on ``device``: nccl on CUDA, gloo elsewhere."""
+    return "nccl" if device.type == "cuda" else "gloo"
+
+
+def on_main(ranks: Ranks, work: Callable[[], T]) -> T:
+    """Run ``work`` on rank 0 alone and give every rank its outcome.
+
+    Every rank gets ``work``'s (picklable) result; when it raises an :class:`OctanoganError`,
+    every rank raises it (the others as :class:`EchoedError`, which the CLI does not print again),
+    so no rank is left waiting for one that stopped.
+    """
+    if not ranks.active:
+        return work()
+    import torch.distributed as dist
+
+    outcome: list = [None, None]  # [error message, result]
+    error = None
+    if ranks.is_main:
+        try:
+            outcome[1] = work()
+        except OctanoganError as exc:
+            error, outcome[0] = exc, str(exc)
+    dist.broadcast_object_list(outcome, src=0)
+    if error is not None:
+        raise error
+    if outcome[0] is not None:
+        raise EchoedError(outcome[0])
+    return outcome[1]
+
+
+def mean_over_ranks(ranks: Ranks, values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Each 0-d tensor averaged over the ranks (one all-reduce; unchanged in a world of one)."""
+    if not ranks.active or not values:
+        return values
+    import torch
+    import torch.distributed as dist
+
+    stacked = torch.stack([value.detach().float() for value in values.values()])
+    dist.all_reduce(stacked)
+    stacked /= ranks.world_size
+    return dict(zip(values, stacked.unbind()))

@@ -12,6 +12,11 @@ class OctanoganError(Exception):
     """An error caused by the user's input, reported without a traceback."""
 
 
+class EchoedError(OctanoganError):
+    """Under torchrun, an error that rank 0 met and reported: the other ranks stop with it too,
+    without printing it again."""
+
+
 class InputError(OctanoganError):
     """A file or folder that cannot be used: names the path and the problem."""
 

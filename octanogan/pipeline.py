@@ -26,7 +26,7 @@ from typing import Any
 import pandas as pd
 
 from octanogan.config import from_dict, load_sections, load_yaml, to_dict
-from octanogan.errors import ConfigError, InputError
+from octanogan.errors import ConfigError, InputError, OctanoganError
 from octanogan.io.manifest import MANIFEST
 from octanogan.outputs import evaluation as evaluation_layout
 from octanogan.outputs import run as run_layout
@@ -231,8 +231,12 @@ def run_pipeline(pipeline_path: Path, out: Path, device: str | None, echo: Calla
     """Run every stage of a pipeline YAML into ``out``; returns the report's page and warnings."""
     import yaml
 
+    from octanogan.distributed import ranks_from_env
     from octanogan.fsutil import atomic_write_text
 
+    if ranks_from_env().active:
+        raise OctanoganError("run executes its stages in one process: start it without torchrun "
+                             "(train, score and evaluate run under torchrun one by one; docs/scaling.md)")
     pipeline = load_pipeline(pipeline_path, device)
     device = pipeline.train.device  # training and scoring run on the same device
     out = Path(os.path.abspath(out))

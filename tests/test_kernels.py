@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from octanogan.preprocess import kernels
+from octanogan.preprocess import kernels, percentiles
 from octanogan.preprocess.invalid import fill_mask
 
 RNG = np.random.default_rng(7)
@@ -34,10 +34,10 @@ def test_percentiles_are_numpys_with_ties_masks_and_constant_values():
         mask = RNG.random(n) > RNG.random()
         mask[0] = True
         for q in (0.0, 1.0, 20.0, 50.0, 99.5, 100.0):
-            got = kernels.percentile(values[None], q, mask[None])
+            got = percentiles.percentile(values[None], q, mask[None])
             expected = np.percentile(values[mask], q)
             assert got == expected and got.dtype == expected.dtype, (trial, q)
-        got = kernels.percentiles(values[None], (1.0, 99.5), mask[None])
+        got = percentiles.percentiles(values[None], (1.0, 99.5), mask[None])
         expected = np.percentile(values[mask], [1.0, 99.5])
         assert np.array_equal(got, expected) and got.dtype == expected.dtype
 
@@ -46,11 +46,11 @@ def test_percentiles_per_row_are_numpys_and_nan_for_an_empty_row():
     values = RNG.random((4, 30, 20)).astype(np.float32)
     mask = values > 0.2
     mask[2] = False
-    got = kernels.percentiles_per_row(values, 99.5, mask)
+    got = percentiles.per_row(values, 99.5, mask)
     expected = [np.percentile(values[b][mask[b]], 99.5) for b in (0, 1, 3)]
     np.testing.assert_array_equal(got[[0, 1, 3]], np.array(expected, dtype=np.float32))
     assert np.isnan(got[2])
-    np.testing.assert_array_equal(kernels.percentiles_per_row(values, 20.0),
+    np.testing.assert_array_equal(percentiles.per_row(values, 20.0),
                                   np.percentile(values.reshape(4, -1), 20.0, axis=1))
 
 

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from octanogan.errors import OctanoganError
+from octanogan.errors import EchoedError, OctanoganError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,6 +47,8 @@ def handle_errors(func: F) -> F:
         try:
             current_limits()  # a bad OCTANOGAN_MAX_* is one error before any work, not one per file
             return func(*args, **kwargs)
+        except EchoedError:  # rank 0 printed it
+            raise typer.Exit(2) from None
         except OctanoganError as exc:
             if STATE["debug"]:
                 raise

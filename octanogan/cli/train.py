@@ -42,7 +42,12 @@ def train_command(
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run in --out."),
 ) -> None:
-    """Train the GAN on healthy patches, then the encoder; write a run folder."""
+    """Train the GAN on healthy patches, then the encoder; write a run folder.
+
+    Under torchrun every rank trains its part of each batch (DDP) and rank 0 writes and reports.
+    """
+    from octanogan.device import resolve_device
+    from octanogan.distributed import process_group, ranks_from_env
     from octanogan.errors import OctanoganError
     from octanogan.training import load_train_config, train
     from octanogan.training.run_folder import recover, resume_config
@@ -55,11 +60,16 @@ def train_command(
         raise OctanoganError("--resume and --overwrite exclude each other")
     if resume and config is not None:
         raise OctanoganError("--config cannot be used with --resume: the run's own config.yaml is used")
-    recover(out)  # a replacement killed before its first checkpoint: the old run comes back first
+    main = ranks_from_env().is_main
+    if main:
+        recover(out)  # a replacement killed before its first checkpoint: the old run comes back first
     settings = resume_config(out, overrides) if resume else load_train_config(config, overrides)
 
-    with PhaseBars() as bars:
-        summary = train(store_dir, out, settings, resume=resume, overwrite=overwrite, on_iteration=bars)
+    with process_group(resolve_device(settings.device)), PhaseBars() as bars:
+        summary = train(store_dir, out, settings, resume=resume, overwrite=overwrite,
+                        on_iteration=bars if main else None)
+    if not main:
+        return
     if summary.gan_iterations == 0 and summary.encoder_iterations == 0:
         typer.echo(f"nothing to train: the run in {out} is complete (raise --iterations or "
                    "--encoder-iterations to continue it)")

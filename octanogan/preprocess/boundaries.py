@@ -16,7 +16,7 @@ from scipy import ndimage
 
 from octanogan.errors import OctanoganError
 from octanogan.io.volume import DEFAULT_SPACING_MM
-from octanogan.preprocess import kernels
+from octanogan.preprocess import kernels, percentiles
 from octanogan.preprocess.config import PixelSettings, PreprocessConfig
 from octanogan.preprocess.normalize import normalize_intensity
 from octanogan.preprocess.paths import min_cost_paths
@@ -65,7 +65,7 @@ def find_surfaces(image: np.ndarray, config: PreprocessConfig, fill: np.ndarray 
     depth = image.shape[1]
     seen = ~fill
 
-    background = kernels.percentiles_per_row(smooth, _BACKGROUND_PERCENTILE)
+    background = percentiles.per_row(smooth, _BACKGROUND_PERCENTILE)
     contrast = smooth.max(axis=1) - background[:, None]
     valid = contrast > config.min_signal * np.median(contrast, axis=1, keepdims=True)
 
@@ -113,7 +113,7 @@ def find_surfaces(image: np.ndarray, config: PreprocessConfig, fill: np.ndarray 
 
 def _unit(values: np.ndarray, seen: np.ndarray) -> np.ndarray:
     """``values`` scaled per B-scan so that the 99.5th percentile of its seen pixels is 1."""
-    return kernels.divide_rows(values, kernels.percentiles_per_row(values, 99.5, seen))
+    return kernels.divide_rows(values, percentiles.per_row(values, 99.5, seen))
 
 
 def _ilm_cost(edges: np.ndarray, smooth: np.ndarray, background: np.ndarray,

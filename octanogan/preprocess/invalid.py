@@ -14,7 +14,8 @@ regions that touch it.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+
+from octanogan.preprocess.compiled import njit, prange
 
 #: Side of the square that fill must fill everywhere (speckle-sized runs of the value do not).
 _SOLID_PIXELS = 5
@@ -54,7 +55,7 @@ def _near_maximum_level(raw: np.ndarray) -> np.ndarray:
 
 
 @njit(parallel=True, cache=True)
-def _fill(raw, extremes, near_level, minimum_area: int, half: int) -> np.ndarray:  # pragma: no cover
+def _fill(raw, extremes, near_level, minimum_area: int, half: int) -> np.ndarray:
     n, height, width = raw.shape
     out = np.zeros(raw.shape, dtype=np.bool_)
     for b in prange(n):
@@ -69,7 +70,7 @@ def _fill(raw, extremes, near_level, minimum_area: int, half: int) -> np.ndarray
 
 
 @njit(cache=True)
-def _square_counts(mask: np.ndarray, half: int) -> np.ndarray:  # pragma: no cover
+def _square_counts(mask: np.ndarray, half: int) -> np.ndarray:
     """Set pixels in the ``(2 half + 1)``-square around each pixel of a 2-D mask (the edge
     repeats beyond the border)."""
     height, width = mask.shape
@@ -90,7 +91,7 @@ def _square_counts(mask: np.ndarray, half: int) -> np.ndarray:  # pragma: no cov
 
 
 @njit(cache=True)
-def _border_regions(cores: np.ndarray, minimum_area: int) -> np.ndarray:  # pragma: no cover
+def _border_regions(cores: np.ndarray, minimum_area: int) -> np.ndarray:
     """The 4-connected regions of ``cores`` that touch the border and hold ``minimum_area``."""
     height, width = cores.shape
     seen = np.zeros((height, width), dtype=np.bool_)
@@ -117,7 +118,7 @@ def _border_regions(cores: np.ndarray, minimum_area: int) -> np.ndarray:  # prag
 
 
 @njit(cache=True)
-def _connected_to(mask: np.ndarray, seeds: np.ndarray) -> np.ndarray:  # pragma: no cover
+def _connected_to(mask: np.ndarray, seeds: np.ndarray) -> np.ndarray:
     """The pixels of ``mask`` 8-connected within it to a ``seeds`` pixel."""
     height, width = mask.shape
     found = seeds.copy()

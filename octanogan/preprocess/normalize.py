@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from octanogan.errors import OctanoganError
-from octanogan.preprocess import kernels
+from octanogan.preprocess import kernels, percentiles
 
 
 def normalize_intensity(data: np.ndarray, low_percentile: float = 1.0,
@@ -37,7 +37,7 @@ def intensity_range(values: np.ndarray, low_percentile: float, high_percentile: 
         counted = np.isfinite(values)
     if not counted.any():
         raise OctanoganError("cannot normalise a volume with no finite values")
-    low, high = kernels.percentiles(values, (low_percentile, high_percentile), counted)
+    low, high = percentiles.percentiles(values, (low_percentile, high_percentile), counted)
     return low, high
 
 
@@ -46,7 +46,7 @@ def high_within(values: np.ndarray, high_percentile: float, within: np.ndarray,
     """The ``high`` percentile of the finite, not ignored ``values`` ``within`` a mask (e.g. the
     retina band), or ``default`` where no such voxel is left."""
     chosen = _counted(values, ignore) & within
-    return kernels.percentile(values, high_percentile, chosen) if chosen.any() else default
+    return percentiles.percentile(values, high_percentile, chosen) if chosen.any() else default
 
 
 def _counted(values: np.ndarray, ignore: np.ndarray | None) -> np.ndarray:

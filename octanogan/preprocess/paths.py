@@ -14,6 +14,7 @@ import numpy as np
 
 from octanogan.preprocess.kernels import min_cost_path_rows
 
+
 def min_cost_paths(cost: np.ndarray, max_step: int, step_cost: float = 0.0) -> np.ndarray:
     """Rows ``int64 [B, W]`` of the minimal-cost path through each ``cost[b]`` (``[B, H, W]``).
 

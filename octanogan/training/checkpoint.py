@@ -100,8 +100,10 @@ class TrainingState:
     encoder_iteration: int = 0
 
     @classmethod
-    def create(cls, spec: NetworkSpec, config: TrainConfig, device: torch.device) -> TrainingState:
-        """Fresh networks initialised from ``config.seed`` (same seed, same weights)."""
+    def create(cls, spec: NetworkSpec, config: TrainConfig, device: torch.device,
+               part: tuple[int, int] = (0, 1)) -> TrainingState:
+        """Fresh networks initialised from ``config.seed`` (same seed, same weights); ``part`` is
+        this rank's share of each batch's noise (``(rank, N)`` under torchrun)."""
         torch.manual_seed(config.seed)
         np.random.seed(config.seed)
         random.seed(config.seed)
@@ -110,7 +112,7 @@ class TrainingState:
         def adam(net: nn.Module) -> torch.optim.Optimizer:
             return torch.optim.Adam(net.parameters(), lr=config.lr, betas=(config.beta1, config.beta2))
 
-        return cls(g, d, e, adam(g), adam(d), adam(e), Noise(spec.latent_dim, config.seed, device))
+        return cls(g, d, e, adam(g), adam(d), adam(e), Noise(spec.latent_dim, config.seed, device, part))
 
     def state_dict(self) -> dict[str, Any]:
         return {

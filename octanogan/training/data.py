@@ -3,7 +3,9 @@
 Batch number ``step`` is a pure function of ``(seed, stream, step)``: epoch ``e`` visits the patches
 in the permutation drawn from ``(seed, stream, e)`` (the last partial batch of an epoch is dropped),
 and horizontal flips are drawn from ``(seed, stream, step)``. Resuming therefore only needs the step
-number, and worker processes produce exactly what the main process would.
+number, and worker processes produce exactly what the main process would. Under torchrun each of
+N ranks takes its N-th of every batch (``part``): together they see the batch one process sees,
+so every patch is seen once per epoch across ranks and a run may resume under another N.
 """
 
 from __future__ import annotations
@@ -52,15 +54,18 @@ class BatchSchedule:
 
 
 class StoreBatches(Dataset):
-    """``dataset[step]`` is batch ``step`` as a float32 tensor ``[B, 1, P, P]``.
+    """``dataset[step]`` is this rank's part of batch ``step``: a float32 tensor ``[B/N, 1, P, P]``.
 
-    Holds the store's folder, not its arrays, so worker processes open their own memory maps.
+    ``part`` is ``(rank, N)``: the rank takes the rank-th of N equal slices of the batch (``(0, 1)``:
+    all of it). Holds the store's folder, not its arrays, so worker processes open their own maps.
     """
 
-    def __init__(self, store: PatchStore, schedule: BatchSchedule, flip: bool = False) -> None:
+    def __init__(self, store: PatchStore, schedule: BatchSchedule, flip: bool = False,
+                 part: tuple[int, int] = (0, 1)) -> None:
         self.folder = store.folder
         self.schedule = schedule
         self.flip = flip
+        self.part = slice_of(schedule.batch_size, part)
         self._store: PatchStore | None = store
 
     def __getstate__(self) -> dict[str, Any]:
@@ -72,17 +77,26 @@ class StoreBatches(Dataset):
     def __getitem__(self, step: int) -> torch.Tensor:
         if self._store is None:
             self._store = PatchStore(self.folder)
-        batch = self._store.batch(self.schedule.indices(step))
+        batch = self._store.batch(self.schedule.indices(step)[self.part])
         if self.flip:
-            mask = self.schedule.flips(step)
+            mask = self.schedule.flips(step)[self.part]
             batch[mask] = batch[mask, :, ::-1]
         return torch.from_numpy(batch).unsqueeze(1)
 
 
+def slice_of(batch_size: int, part: tuple[int, int]) -> slice:
+    """Rank ``part[0]``'s slice of a batch split into ``part[1]`` equal parts."""
+    rank, parts = part
+    share = batch_size // parts
+    return slice(rank * share, (rank + 1) * share)
+
+
 def batch_stream(store: PatchStore, schedule: BatchSchedule, start: int, stop: int, *,
-                 flip: bool = False, workers: int = 0, pin_memory: bool = False) -> DataLoader:
-    """Batches ``start .. stop-1`` in order, loaded by ``workers`` processes (0: in this process)."""
-    return DataLoader(StoreBatches(store, schedule, flip), batch_size=None,
+                 flip: bool = False, workers: int = 0, pin_memory: bool = False,
+                 part: tuple[int, int] = (0, 1)) -> DataLoader:
+    """This rank's part of batches ``start .. stop-1`` in order, loaded by ``workers`` processes
+    (0: in this process)."""
+    return DataLoader(StoreBatches(store, schedule, flip, part), batch_size=None,
                       sampler=range(start, stop), num_workers=workers, pin_memory=pin_memory,
                       generator=torch.Generator(), persistent_workers=False)
 

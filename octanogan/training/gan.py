@@ -13,6 +13,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from octanogan.models import Discriminator, Generator
+from octanogan.training.data import slice_of
+
+
+def plain(module: nn.Module) -> nn.Module:
+    """The network inside a DistributedDataParallel wrapper (the module itself otherwise)."""
+    return getattr(module, "module", module)
 
 
 def set_trainable(module: nn.Module, trainable: bool) -> None:
@@ -30,28 +36,39 @@ def gradient_penalty(critic: Discriminator, real: torch.Tensor, fake: torch.Tens
 
 
 class Noise:
-    """Latents z ~ N(0, I) and penalty mixing weights from one seeded CPU stream (checkpointable)."""
+    """Latents z ~ N(0, I) and penalty mixing weights from one seeded CPU stream (checkpointable).
 
-    def __init__(self, latent_dim: int, seed: int, device: torch.device) -> None:
+    Under torchrun every rank draws the whole batch's values and keeps its ``part`` (``(rank, N)``):
+    the ranks together use what one process uses, and their streams stay in step.
+    """
+
+    def __init__(self, latent_dim: int, seed: int, device: torch.device,
+                 part: tuple[int, int] = (0, 1)) -> None:
         self.latent_dim = latent_dim
         self.device = device
+        self.part = part
         self.generator = torch.Generator().manual_seed(seed)
 
     def latents(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.latent_dim, generator=self.generator).to(self.device)
+        """This rank's ``n`` of the batch's ``n * N`` latents."""
+        whole = torch.randn(n * self.part[1], self.latent_dim, generator=self.generator)
+        return whole[slice_of(len(whole), self.part)].to(self.device)
 
     def mixing_weights(self, n: int) -> torch.Tensor:
-        return torch.rand(n, 1, 1, 1, generator=self.generator).to(self.device)
+        whole = torch.rand(n * self.part[1], 1, 1, 1, generator=self.generator)
+        return whole[slice_of(len(whole), self.part)].to(self.device)
 
 
 class GanStep:
     """Callable doing one iteration on the next ``critic_steps`` real batches; returns its losses.
 
     The fake batch of the last discriminator update is reused for the generator update, as in
-    the PyTorch DCGAN example, so G runs forward once per discriminator update.
+    the PyTorch DCGAN example, so G runs forward once per discriminator update. Under torchrun
+    ``generator`` and ``discriminator`` are DistributedDataParallel wrappers; the generator update
+    runs the plain discriminator, whose weights it does not train.
     """
 
-    def __init__(self, generator: Generator, discriminator: Discriminator,
+    def __init__(self, generator: Generator | nn.Module, discriminator: Discriminator | nn.Module,
                  opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
                  noise: Noise, objective: str = "dcgan",
                  critic_steps: int = 1, gp_weight: float = 10.0) -> None:
@@ -90,11 +107,12 @@ class GanStep:
         return stats
 
     def _generator_update(self, fake: torch.Tensor) -> torch.Tensor:
-        set_trainable(self.d, False)  # no gradients for D's weights: saves a third of the backward
-        logits = self.d(fake)
+        critic = plain(self.d)  # no gradients for D's weights: saves a third of the backward
+        set_trainable(critic, False)
+        logits = critic(fake)
         loss = -logits.mean() if self.wgan else F.softplus(-logits).mean()
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_g.step()
-        set_trainable(self.d, True)
+        set_trainable(critic, True)
         return loss.detach()
