@@ -136,3 +136,22 @@ def test_ilm_cost_and_band_cost_are_their_numpy_expressions():
     expected = np.zeros_like(smooth)
     expected[0] = np.clip(smooth[0] / top[0], 0.0, 1.0)
     np.testing.assert_array_equal(kernels.divide_rows(smooth, top), expected)
+
+
+def test_kernels_compile_where_no_cache_can_be_written(monkeypatch):
+    """A read-only install with no writable cache folder: compile in the process, do not fail."""
+    from numba.core import caching
+
+    from octanogan.preprocess.compiled import njit
+
+    monkeypatch.setattr(caching.CacheImpl, "_locator_classes", [])
+    with pytest.raises(RuntimeError, match="locator"):  # what numba itself does there
+        import numba
+
+        numba.njit(cache=True)(lambda x: x)
+
+    @njit(cache=True)
+    def twice(x):
+        return 2 * x
+
+    assert twice(21) == 42
