@@ -15,22 +15,31 @@ from octanogan.preprocess.compiled import njit, prange
 
 def percentile(values: np.ndarray, q: float, mask: np.ndarray) -> np.float32:
     """``np.percentile(values[mask], q)`` (a float32 scalar) of float32 ``values [B, ...]``."""
-    count = int(_counts(_rows(mask)).sum())
-    virtual = _virtual_indexes(np.array([count]), np.float64(q) / 100)[0]
-    below, above = _volume_order_statistics(_rows(values), _rows(mask), _neighbours(virtual))
-    return _lerp(below[0], above[0], float(virtual - np.floor(virtual)))
+    virtual, below, above = _around(values, np.array([q], dtype=np.float64), mask)
+    return _lerp(below[0], above[0], float(virtual[0] - np.floor(virtual[0])))
 
 
 def percentiles(values: np.ndarray, q: tuple[float, ...], mask: np.ndarray) -> np.ndarray:
     """``np.percentile(values[mask], list(q))`` (float64, as NumPy returns it for a list) of
     float32 ``values [B, ...]``."""
-    count = int(_counts(_rows(mask)).sum())
-    virtual = _virtual_indexes(np.full(len(q), count), np.asarray(q, dtype=np.float64) / 100)
-    ranks = np.concatenate([_neighbours(v) for v in virtual])
-    below, above = _volume_order_statistics(_rows(values), _rows(mask), ranks)
+    virtual, below, above = _around(values, np.asarray(q, dtype=np.float64), mask)
     gamma = virtual - np.floor(virtual)  # an array gamma: float64 arithmetic
     difference = above - below  # float32, times a float64 weight
     return np.where(gamma >= 0.5, above - difference * (1 - gamma), below + difference * gamma)
+
+
+def _around(values: np.ndarray, q: np.ndarray, mask: np.ndarray):
+    """For each percentile ``q`` of all of ``values[mask]``: NumPy's virtual index and the two
+    order statistics around it."""
+    rows, chosen = _rows(values), _rows(mask)
+    count = int(_counts(chosen).sum())
+    virtual = _virtual_indexes(np.full(len(q), count), q / 100)
+    if not np.isfinite(virtual).all():
+        raise ValueError("a percentile of no values")
+    pairs = [_volume_select(rows, chosen, int(np.floor(v)), min(int(np.floor(v)) + 1, count - 1))
+             for v in virtual]
+    return (virtual, np.array([p[0] for p in pairs], dtype=rows.dtype),
+            np.array([p[1] for p in pairs], dtype=rows.dtype))
 
 
 def per_row(values: np.ndarray, q: float, mask: np.ndarray | None = None) -> np.ndarray:
@@ -67,14 +76,6 @@ def _virtual_indexes(counts: np.ndarray, quantile: np.ndarray | np.float64) -> n
     virtual = (counts - 1) * quantile
     virtual = np.where(virtual >= counts - 1, counts - 1, np.maximum(virtual, 0.0))
     return np.where(counts > 0, virtual, np.nan)
-
-
-def _neighbours(virtual: float) -> np.ndarray:
-    """The ranks of the two order statistics around a virtual index."""
-    if not np.isfinite(virtual):
-        raise ValueError("a percentile of no values")
-    rank = int(np.floor(virtual))
-    return np.array([rank, rank + 1], dtype=np.int64)
 
 
 @njit(parallel=True, cache=True)
@@ -200,12 +201,3 @@ def _volume_select(rows: np.ndarray, mask: np.ndarray, first: int, second: int):
             return picked[first], picked[second]
     return rows.dtype.type(low), rows.dtype.type(low)
 
-
-def _volume_order_statistics(rows: np.ndarray, mask: np.ndarray, ranks: np.ndarray):
-    """For pairs of ``ranks`` (``[r0, r0 + 1, r1, r1 + 1, ...]``), the order statistics of all
-    of ``rows[mask]`` (a rank past the last gives the last), as ``(below, above)`` per pair."""
-    last = int(np.count_nonzero(mask)) - 1
-    pairs = [_volume_select(rows, mask, int(ranks[i]), min(int(ranks[i + 1]), last))
-             for i in range(0, len(ranks), 2)]
-    return (np.array([p[0] for p in pairs], dtype=rows.dtype),
-            np.array([p[1] for p in pairs], dtype=rows.dtype))

@@ -233,7 +233,7 @@ def train(store_dir: str | Path, run_dir: str | Path, config: TrainConfig | None
     ranks = ranks_from_env()
     run_dir = Path(run_dir)
     device = rank_device(resolve_device(config.device), ranks)
-    rank0: dict[str, Any] = {}  # what rank 0 alone keeps: the store's hash and the run's record
+    rank0: dict[str, Any] = {}  # what rank 0 alone keeps: the store, checkpoint and run record
 
     def prepare() -> dict[str, bool]:
         """Rank 0: check everything and claim the folder; say whether to load the checkpoint."""
@@ -242,12 +242,13 @@ def train(store_dir: str | Path, run_dir: str | Path, config: TrainConfig | None
                                  f"divisible by the {ranks.world_size} ranks")
         rf.recover(run_dir)
         exists = claim_output(run_dir, KIND, [store_dir])
-        store = open_store(store_dir, config.batch_size)
+        store = rank0["store"] = open_store(store_dir, config.batch_size)
         rank0["hash"] = store.content_hash()
         if resume and not exists:
             raise InputError(run_dir, "holds no run to resume; start a new run without --resume")
         resuming = resume and ((run_dir / rf.CHECKPOINT).is_file() or rf_is_resumable(run_dir))
-        checkpoint = _check_resume(run_dir, config, rank0["hash"]) if resuming else None
+        checkpoint = rank0["checkpoint"] = _check_resume(run_dir, config, rank0["hash"]) if resuming \
+            else None
         done = (int(checkpoint["gan_iteration"]), int(checkpoint["encoder_iteration"])) \
             if checkpoint is not None else (0, 0)
         _check_extension(*done, config, run_dir)
@@ -265,11 +266,12 @@ def train(store_dir: str | Path, run_dir: str | Path, config: TrainConfig | None
         return {"checkpoint": checkpoint is not None, "finished": False}
 
     plan = on_main(ranks, prepare)
-    store = open_store(store_dir, config.batch_size)
+    store = rank0.get("store") or open_store(store_dir, config.batch_size)
     state = TrainingState.create(_network_spec(store, config), config, device,
                                  (ranks.rank, ranks.world_size))
     if plan["checkpoint"]:
-        state.load_state_dict(load_tensors(run_dir / rf.CHECKPOINT, "checkpoint"), run_dir / rf.CHECKPOINT)
+        checkpoint = rank0.get("checkpoint") or load_tensors(run_dir / rf.CHECKPOINT, "checkpoint")
+        state.load_state_dict(checkpoint, run_dir / rf.CHECKPOINT)
     if plan["finished"]:
         return TrainSummary(run_dir, 0, 0, 0, 0.0, _epochs(state, config, store))
     batch_norm = synchronise_batch_norm(state, ranks, device)
