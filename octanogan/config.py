@@ -18,8 +18,10 @@ def from_dict(cls: type[T], values: Any, source: str = "config") -> T:
         raise ConfigError(cls.__name__, f"must be a mapping of settings, got {values!r}", source)
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(map(str, values)) - names)
+    renamed = getattr(cls, "RENAMED", {})  # old setting name -> new, for a one-line migration hint
+    hints = "".join(f"; '{old}' is now '{renamed[old]}'" for old in unknown if old in renamed)
     if unknown:
-        raise ConfigError(", ".join(unknown), f"is unknown for {cls.__name__}; known: {sorted(names)}",
+        raise ConfigError(", ".join(unknown), f"is unknown for {cls.__name__}{hints}; known: {sorted(names)}",
                           source)
     try:
         return cls(**_floats_from_text(cls, values))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 from octanogan import checks
 
@@ -14,6 +15,9 @@ MAX_VOXEL_BINS = 1 << 20
 @dataclasses.dataclass
 class EvaluationConfig:
     """Evaluation settings; recorded in evaluation.json."""
+
+    #: Settings renamed in a pipeline YAML's ``evaluate:`` section (a refused old key names the new).
+    RENAMED: ClassVar[dict[str, str]] = {"seed": "bootstrap_seed"}
 
     n_bootstrap: int = 1000
     #: Seed of the bootstrap resamples (the inversion's seed is the score section's ``seed``).
