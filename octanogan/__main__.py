@@ -1,5 +1,5 @@
 """``python -m octanogan``: the same as the ``octanogan`` command."""
 
-from octanogan.cli import app
+from octanogan.cli import entry_point
 
-app(prog_name="octanogan")
+entry_point()

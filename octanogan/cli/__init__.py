@@ -42,3 +42,15 @@ def main(
 
 for _name in COMMAND_MODULES:
     import_module(f"octanogan.cli.{_name}").register(app)
+
+
+def entry_point() -> None:
+    """The ``octanogan`` command and ``python -m octanogan``: the app, and under torchrun an exit
+    that skips the teardown that can abort a rank (:func:`octanogan.distributed.end_process`)."""
+    from octanogan.distributed import end_process
+
+    try:
+        app(prog_name="octanogan")
+    except SystemExit as exc:
+        end_process(exc.code)
+        raise
