@@ -14,7 +14,8 @@ import sys
 import torch
 import torch.distributed as dist
 
-from octanogan.distributed import end_process, process_group
+from octanogan.cli.common import end_rank
+from octanogan.distributed import process_group
 from octanogan.training import TrainConfig, train
 
 #: Tiny networks; 300 GAN iterations give samples as varied as the real patches (diversity ~0.85).
@@ -41,7 +42,7 @@ def main() -> None:
     with process_group(torch.device(device)) as ranks:
         train(store, out, config, on_iteration=same_weights_on_every_rank)
     print(f"rank {ranks.rank}: identical weights after {checked['steps']} steps")
-    end_process(0)
+    end_rank(0)
 
 
 if __name__ == "__main__":

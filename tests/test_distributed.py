@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from octanogan.distributed import Ranks, end_process, ranks_from_env
+from octanogan.distributed import Ranks, joined_process_group, ranks_from_env
 from octanogan.errors import OctanoganError
 
 TORCHRUN = Path(sys.executable).parent / "torchrun"
@@ -220,18 +220,20 @@ def test_a_rank_ends_without_the_interpreter_teardown_that_can_abort_it(tmp_path
     """DDP leaves gloo's threads running; a rank that finalises with them can abort after its work."""
     script = tmp_path / "rank.py"
     script.write_text("import atexit, sys, torch\n"
-                      "from octanogan.distributed import end_process, process_group\n"
+                      "from octanogan.cli.common import end_rank\n"
+                      "from octanogan.distributed import joined_process_group, process_group\n"
                       "atexit.register(print, 'teardown ran')\n"
                       "with process_group(torch.device('cpu')):\n"
                       "    print('work done')\n"
-                      "end_process(int(sys.argv[1]))\n")
+                      "if joined_process_group():\n"
+                      "    end_rank(int(sys.argv[1]))\n")
     for code, launcher_code in ((0, 0), (3, 1)):
         result = subprocess.run(_torchrun(script, code), capture_output=True, text=True, env=_one_thread_env())
         assert result.returncode == launcher_code, result.stderr[-2000:]
         assert result.stdout.count("work done") == 2 and "teardown ran" not in result.stdout
         if code:
             assert "exitcode  : 3" in result.stderr
-    assert end_process(0) is None  # a process that joined no group ends normally
+    assert not joined_process_group()  # this process joined none: it ends normally
 
 
 def test_run_under_torchrun_is_refused_in_one_line(tmp_path, cli, monkeypatch):

@@ -46,11 +46,13 @@ for _name in COMMAND_MODULES:
 
 def entry_point() -> None:
     """The ``octanogan`` command and ``python -m octanogan``: the app, and under torchrun an exit
-    that skips the teardown that can abort a rank (:func:`octanogan.distributed.end_process`)."""
-    from octanogan.distributed import end_process
+    that skips the teardown that can abort a rank (:func:`octanogan.distributed.joined_process_group`)."""
+    from octanogan.cli.common import end_rank
+    from octanogan.distributed import joined_process_group
 
     try:
         app(prog_name="octanogan")
     except SystemExit as exc:
-        end_process(exc.code)
+        if joined_process_group():
+            end_rank(exc.code)
         raise

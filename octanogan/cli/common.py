@@ -1,13 +1,14 @@
-"""What every CLI command shares: one-line errors, --debug, progress bars."""
+"""What every CLI command shares: one-line errors, --debug, progress bars, how a rank ends."""
 
 from __future__ import annotations
 
 import errno
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import typer
 
@@ -23,6 +24,17 @@ def fail(message: str, code: int = 2) -> None:
     """Print ``error: message`` on stderr and exit with ``code``."""
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
+
+
+def end_rank(code: int | str | None) -> NoReturn:
+    """End a torchrun rank now with ``code``, without Python's teardown (see
+    :func:`octanogan.distributed.joined_process_group`)."""
+    if code is not None and not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code or 0)
 
 
 def os_error_message(exc: OSError) -> str:
