@@ -228,7 +228,8 @@ def test_a_rank_ends_without_the_interpreter_teardown_that_can_abort_it(tmp_path
                       "if joined_process_group():\n"
                       "    end_rank(int(sys.argv[1]))\n")
     for code, launcher_code in ((0, 0), (3, 1)):
-        result = subprocess.run(_torchrun(script, code), capture_output=True, text=True, env=_one_thread_env())
+        result = subprocess.run(_torchrun(script, code), capture_output=True, text=True,
+                                env=_one_thread_env())
         assert result.returncode == launcher_code, result.stderr[-2000:]
         assert result.stdout.count("work done") == 2 and "teardown ran" not in result.stdout
         if code:
