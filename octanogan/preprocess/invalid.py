@@ -35,22 +35,27 @@ def fill_mask(raw: np.ndarray) -> np.ndarray:
     (at least 64 pixels) are fill, with the pixels of the value within half a square of them.
     """
     raw = np.ascontiguousarray(raw)
-    flat = raw.reshape(len(raw), -1)
-    extremes = np.stack([flat.min(axis=1), flat.max(axis=1)], axis=1)
-    minimum_area = int(np.ceil(max(64, _MIN_FRACTION * flat.shape[1])))
-    return _fill(raw, extremes, _near_maximum_level(raw), minimum_area, _SOLID_PIXELS // 2)
+    low, high = _extremes(raw)
+    minimum_area = int(np.ceil(max(64, _MIN_FRACTION * raw[0].size)))
+    return _fill(raw, np.stack([low, high], axis=1), _near_maximum_level(low, high), minimum_area,
+                 _SOLID_PIXELS // 2)
 
 
 def bright_fill(raw: np.ndarray, fill: np.ndarray) -> np.ndarray:
     """The part of ``fill`` at or near each B-scan's maximum (it would set the intensity scale)."""
     raw = np.asarray(raw)
-    return fill & (raw >= _near_maximum_level(raw)[:, None, None])
+    return fill & (raw >= _near_maximum_level(*_extremes(raw))[:, None, None])
 
 
-def _near_maximum_level(raw: np.ndarray) -> np.ndarray:
-    """Per B-scan, the level ``_RIM_TOLERANCE`` of the grey range below the maximum."""
+def _extremes(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each B-scan's minimum and maximum."""
     flat = raw.reshape(len(raw), -1)
-    low, high = flat.min(axis=1), flat.max(axis=1)
+    return flat.min(axis=1), flat.max(axis=1)
+
+
+def _near_maximum_level(low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Per B-scan, the level ``_RIM_TOLERANCE`` of the grey range (``low`` to ``high``) below the
+    maximum."""
     return high - _RIM_TOLERANCE * (high - low)
 
 
